@@ -1,0 +1,232 @@
+"""The bench: which instrument plays which role, and how to reach it.
+
+A bench file (TOML) maps each role to a driver model and a VISA resource::
+
+    name = "lab 3 bench"
+    simulated = false
+    visa_library = "@py"            # pyvisa-py; "@ivi" selects NI-VISA where installed
+
+    [roles.readout_a]
+    driver = "SR830"
+    resource = "GPIB0::8::INSTR"
+
+Driver models are names from :data:`DRIVERS`, never import paths: a bench file is data,
+and cannot make corrlab import or run anything. A simulated bench (``simulated = true``)
+gets its instruments from ``instruments.sim`` on 127.0.0.1; any other host is refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from corrlab.config import load_model, validate
+from corrlab.errors import InstrumentError, InstrumentTimeout, PlanError
+
+ROLES = ("readout_a", "readout_b", "drive", "thermal", "stage", "isolation", "digitizer")
+LOOPBACK = "127.0.0.1"
+DEFAULT_BENCH = Path(__file__).with_name("simulated.toml")
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """A driver model a bench may name: where its class lives and how it talks."""
+
+    target: str  # "module:Class", fixed here, never read from a file
+    roles: tuple[str, ...]
+    read_termination: str
+    write_termination: str = "\r\n"
+    role_class: str = ""
+
+    def load(self):
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+DRIVERS: dict[str, DriverSpec] = {
+    "SR830": DriverSpec("pymeasure.instruments.srs.sr830:SR830", ("readout_a", "readout_b"), "\n", role_class="Readout"),
+    "Agilent33500": DriverSpec("pymeasure.instruments.agilent.agilent33500:Agilent33500", ("drive",), "\n", role_class="Drive"),
+    "LakeShore336": DriverSpec(
+        "pymeasure.instruments.lakeshore.lakeshore3xx:LakeShore3xx", ("thermal",), "\r\n", role_class="Thermal"
+    ),
+    "ESP300": DriverSpec("pymeasure.instruments.newport.esp300:ESP300", ("stage",), "\n", role_class="Stage"),
+    "Keithley2750": DriverSpec(
+        "pymeasure.instruments.keithley.keithley2750:Keithley2750", ("isolation",), "\n", role_class="Isolation"
+    ),
+    "FastDigitizer": DriverSpec("instruments.drivers.digitizer:FastDigitizer", ("digitizer",), "\n", role_class="Digitizer"),
+}
+
+
+class RoleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    driver: str
+    resource: str | None = Field(None, description="VISA resource; omitted on a simulated bench (auto port)")
+    read_termination: str | None = None
+    write_termination: str | None = None
+    timeout_ms: int = Field(2000, ge=10, le=600_000)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        if v not in DRIVERS:
+            raise ValueError(f"unknown driver {v!r}; known drivers: {', '.join(DRIVERS)}")
+        return v
+
+
+class WorldConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "common_cause"
+    seed: int | None = Field(None, description="world seed; default: the run's seed")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CalibrationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vacuum_variance: dict[Literal["a", "b"], float]
+
+    @field_validator("vacuum_variance")
+    @classmethod
+    def _vv(cls, v):
+        if set(v) != {"a", "b"} or any(not x > 0 for x in v.values()):
+            raise ValueError("vacuum_variance needs positive values for both a and b")
+        return v
+
+
+class ReconnectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(3, ge=0, le=100)
+    backoff_s: float = Field(0.5, ge=0.0, le=600.0)
+    backoff_factor: float = Field(2.0, ge=1.0, le=10.0)
+
+
+class BenchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "bench"
+    simulated: bool = False
+    visa_library: str = "@py"
+    world: WorldConfig | None = None
+    calibration: CalibrationConfig | None = None
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    faults: dict[str, dict[str, Any]] = Field(default_factory=dict, description="simulated benches only")
+    roles: dict[str, RoleConfig]
+
+    @field_validator("visa_library")
+    @classmethod
+    def _lib(cls, v: str) -> str:
+        if v not in ("@py", "@ivi", "@sim", ""):
+            raise ValueError("visa_library must be '@py' (pyvisa-py), '@ivi' (NI-VISA) or '@sim'")
+        return v
+
+    @model_validator(mode="after")
+    def _roles(self):
+        unknown = [r for r in self.roles if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
+        missing = [r for r in ROLES if r not in self.roles]
+        if missing:
+            raise ValueError(f"the bench lacks role(s) {', '.join(missing)}")
+        for role, cfg in self.roles.items():
+            spec = DRIVERS[cfg.driver]
+            if role not in spec.roles:
+                raise ValueError(f"roles.{role}: driver {cfg.driver} cannot play {role} (it plays {', '.join(spec.roles)})")
+            if cfg.resource is None and not self.simulated:
+                raise ValueError(f"roles.{role}: resource is required on a real bench")
+        if self.simulated:
+            for role, cfg in self.roles.items():
+                if cfg.resource is not None:
+                    host = resource_host(cfg.resource)
+                    if host != LOOPBACK:
+                        raise ValueError(
+                            f"roles.{role}: simulated instruments bind to {LOOPBACK} only; got host {host!r}"
+                        )
+            for role in self.faults:
+                if role not in ROLES:
+                    raise ValueError(f"faults.{role}: unknown role; roles are {', '.join(ROLES)}")
+        elif self.faults:
+            raise ValueError("faults can only be injected on a simulated bench")
+        if self.simulated and self.world is None:
+            self.world = WorldConfig()
+        return self
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+_TCPIP_SOCKET = re.compile(r"^TCPIP\d*::([^:]+)::(\d+)::SOCKET$", re.IGNORECASE)
+
+
+def resource_host(resource: str) -> str | None:
+    m = _TCPIP_SOCKET.match(resource)
+    return m.group(1) if m else None
+
+
+def resource_port(resource: str) -> int | None:
+    m = _TCPIP_SOCKET.match(resource)
+    return int(m.group(2)) if m else None
+
+
+def socket_resource(port: int, host: str = LOOPBACK) -> str:
+    return f"TCPIP0::{host}::{port}::SOCKET"
+
+
+def load_bench(path: str | Path | None = None) -> BenchConfig:
+    """Read and validate a bench file; ``None`` gives the embedded simulated bench."""
+    return load_model(BenchConfig, path or DEFAULT_BENCH, what="bench")
+
+
+def bench_from_dict(data: dict, *, source: str = "bench") -> BenchConfig:
+    return validate(BenchConfig, data, source=source)
+
+
+# ================================================================== connecting
+
+
+def translate_error(exc: BaseException, role: str, what: str) -> InstrumentError:
+    """Map pyvisa / socket / parse errors onto corrlab's hierarchy (one line, role named)."""
+    import pyvisa
+
+    if isinstance(exc, InstrumentError):
+        return exc
+    if isinstance(exc, pyvisa.errors.VisaIOError):
+        if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+            return InstrumentTimeout(f"{role}: no answer to {what} within the timeout", role=role)
+        return InstrumentError(f"{role}: VISA error during {what}: {exc.abbreviation}", role=role)
+    if isinstance(exc, ConnectionRefusedError):
+        return InstrumentError(f"{role}: connection refused during {what}", role=role)
+    if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+        return InstrumentError(f"{role}: connection dropped during {what} ({type(exc).__name__})", role=role)
+    if isinstance(exc, OSError):
+        return InstrumentError(f"{role}: I/O error during {what}: {exc}", role=role)
+    if isinstance(exc, (ValueError, TypeError, IndexError, KeyError)):
+        return InstrumentError(f"{role}: unexpected reply during {what} ({exc})", role=role)
+    return InstrumentError(f"{role}: {type(exc).__name__} during {what}: {exc}", role=role)
+
+
+def open_driver(role: str, cfg: RoleConfig, resource: str, visa_library: str):
+    """Instantiate the pymeasure driver for a role (termination passed explicitly)."""
+    spec = DRIVERS[cfg.driver]
+    cls = spec.load()
+    kwargs = dict(
+        visa_library=visa_library,
+        read_termination=cfg.read_termination if cfg.read_termination is not None else spec.read_termination,
+        write_termination=cfg.write_termination if cfg.write_termination is not None else spec.write_termination,
+        timeout=cfg.timeout_ms,
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # ESP300: SCPIUnknownMixin notice
+            return cls(resource, **kwargs)
+    except Exception as exc:
+        raise translate_error(exc, role, f"opening {resource}") from exc

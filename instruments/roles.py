@@ -1,0 +1,356 @@
+"""Roles: what the protocol asks of each instrument, in the words of the experiment.
+
+A role wraps one unmodified pymeasure driver and offers verbs (``close_mediator``,
+``write_code``, ``acquire``...) and a ``safe_state()`` that the runner always restores.
+Protocols speak to roles, never to drivers, so a lab with another relay unit writes one
+role class, not a new protocol. Arguments are checked strictly here because several
+pymeasure 0.16 validators clip silently (``truncated_range``), and a clipped reference
+phase would be a wrong measurement, not an error.
+
+:class:`Bench` connects every role, identifies it (``*IDN?``), translates errors into
+corrlab's hierarchy, reconnects with bounded backoff, and restores safe states.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from corrlab.errors import InstrumentError, PlanError
+from instruments.bench import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
+
+log = logging.getLogger(__name__)
+
+DAC_FULL_SCALE = 32767  # Agilent 33500 DAC arb points: -32767..32767
+
+
+def _in_list(value: float, allowed: list[float], what: str) -> float:
+    for a in allowed:
+        if math.isclose(value, a, rel_tol=1e-9, abs_tol=0.0):
+            return a
+    raise PlanError(f"{what} {value!r} is not one the instrument offers; allowed: {', '.join(f'{a:g}' for a in allowed)}")
+
+
+def _in_range(value: float, lo: float, hi: float, what: str) -> float:
+    if not lo <= value <= hi:
+        raise PlanError(f"{what} {value!r} is outside [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+class Role:
+    """One instrument in its role. ``driver`` is the pymeasure instrument."""
+
+    kind = ""
+
+    def __init__(self, name: str, driver, options: dict[str, Any]):
+        self.name = name
+        self.driver = driver
+        self.options = options
+
+    def identify(self) -> str:
+        return str(self.driver.id).strip()
+
+    def safe_state(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:
+        try:
+            self.driver.adapter.close()
+        except Exception:  # closing a dead socket may fail in many ways; it is closed either way
+            pass
+
+
+class Readout(Role):
+    """SR830 lock-in: the reference phase is the local measurement setting."""
+
+    kind = "readout"
+
+    def configure(self, *, frequency: float, time_constant: float, sensitivity: float, filter_slope: int = 12) -> None:
+        d = self.driver
+        d.frequency = _in_range(frequency, 0.001, 102_000.0, f"{self.name} frequency (Hz)")
+        d.time_constant = _in_list(time_constant, list(d.TIME_CONSTANTS), f"{self.name} time constant (s)")
+        d.sensitivity = _in_list(sensitivity, list(d.SENSITIVITIES), f"{self.name} sensitivity (V)")
+        d.filter_slope = int(_in_list(filter_slope, list(d.FILTER_SLOPES), f"{self.name} filter slope (dB/oct)"))
+
+    def set_phase(self, degrees: float) -> float:
+        self.driver.phase = _in_range(degrees, -360.0, 729.99, f"{self.name} reference phase (deg)")
+        return float(self.driver.phase)
+
+    def read_xy(self) -> tuple[float, float]:
+        x, y = self.driver.xy
+        return float(x), float(y)
+
+    def read_magnitude(self) -> float:
+        return float(self.driver.magnitude)
+
+    def safe_state(self) -> None:
+        self.driver.sine_voltage = 0.004  # reference output to its minimum
+
+
+class Drive(Role):
+    """Agilent 33500: channel 1 drives side A, channel 2 side B (through the mediator)."""
+
+    kind = "drive"
+
+    def _channel(self, side: str):
+        return self.driver.ch_1 if side == "a" else self.driver.ch_2
+
+    def write_code(self, code_a: list[int], code_b: list[int], *, sample_rate: float = 1.0e5) -> list:
+        """Load each side's ΔL code (bits) as an arbitrary waveform and fire one burst.
+
+        Returns the instrument's error queue after the burst (empty when all went well).
+        """
+        d = self.driver
+        for side, code in (("a", code_a), ("b", code_b)):
+            if not code or any(b not in (0, 1) for b in code):
+                raise PlanError(f"ΔL code for side {side} must be a non-empty list of bits")
+            ch = self._channel(side)
+            ch.output = False
+            ch.data_volatile_clear()
+            ch.data_arb("DLCODE", [DAC_FULL_SCALE if b else -DAC_FULL_SCALE for b in code], "DAC")
+            ch.arb_file = "DLCODE"
+            ch.arb_srate = sample_rate
+            ch.shape = "ARB"
+            ch.burst_ncycles = 1
+            ch.burst_state = True
+            ch.output = True
+        d.trigger()
+        for side in ("a", "b"):
+            self._channel(side).output = False
+            self._channel(side).burst_state = False
+        return d.check_errors()
+
+    def tone(self, *, frequency: float, amplitude: float) -> None:
+        ch = self._channel("a")
+        ch.burst_state = False
+        ch.shape = "SIN"
+        ch.frequency = _in_range(frequency, 1e-6, 20e6, "test tone frequency (Hz)")
+        ch.amplitude = _in_range(amplitude, 0.01, 10.0, "test tone amplitude (Vpp)")
+        ch.output = True
+
+    def tone_off(self) -> None:
+        self._channel("a").output = False
+
+    def safe_state(self) -> None:
+        self._channel("a").output = False
+        self._channel("b").output = False
+
+
+class Thermal(Role):
+    """LakeShore 336: ΔM, the temperature of the material (input and heater from options)."""
+
+    kind = "thermal"
+
+    @property
+    def _input(self):
+        return getattr(self.driver, f"input_{self.options.get('input', 'A')}")
+
+    @property
+    def _heater(self):
+        return getattr(self.driver, f"output_{int(self.options.get('heater', 1))}")
+
+    def set_setpoint(self, kelvin: float, *, heater_range: str = "medium") -> None:
+        self._heater.setpoint = _in_range(kelvin, 0.0, 1500.0, "setpoint (K)")
+        if heater_range not in ("off", "low", "medium", "high"):
+            raise PlanError(f"heater range {heater_range!r}; allowed: off, low, medium, high")
+        self._heater.range = heater_range
+
+    def temperature(self) -> float:
+        return float(self._input.kelvin)
+
+    def safe_state(self) -> None:
+        self._heater.range = "off"
+
+
+class Stage(Role):
+    """ESP300: ΔC, the alignment stages of A (axis_a) and B (axis_b), positions in mm."""
+
+    kind = "stage"
+
+    def _axis(self, side: str):
+        number = int(self.options.get(f"axis_{side}", 1 if side == "a" else 2))
+        return {1: self.driver.x, 2: self.driver.y, 3: self.driver.phi}[number]
+
+    def move_pair(self, target_a: float, target_b: float, *, timeout_s: float = 30.0, poll_s: float = 0.005) -> tuple[float, float]:
+        """Move both stages, wait (bounded) until both stop, return the read-back positions."""
+        axes = {"a": self._axis("a"), "b": self._axis("b")}
+        for side, target in (("a", target_a), ("b", target_b)):
+            _in_range(target, -25.0, 25.0, f"stage {side} target (mm)")
+            axes[side].enable()
+            axes[side].position = target
+        deadline = time.monotonic() + timeout_s
+        for side, ax in axes.items():
+            while not ax.motion_done:
+                if time.monotonic() > deadline:
+                    raise InstrumentError(f"{self.name}: axis {side} still moving after {timeout_s:g} s", role=self.name)
+                time.sleep(poll_s)
+        return float(axes["a"].position), float(axes["b"].position)
+
+    def safe_state(self) -> None:
+        # not ESP300.shutdown(): in pymeasure 0.16 it queries every property first
+        self._axis("a").disable()
+        self._axis("b").disable()
+
+
+class Isolation(Role):
+    """Keithley 2750 switch: the mediator relay, and the environment link."""
+
+    kind = "isolation"
+
+    @property
+    def mediator(self) -> int:
+        return int(self.options.get("mediator_channel", 101))
+
+    @property
+    def environment(self) -> int:
+        return int(self.options.get("environment_channel", 102))
+
+    def close_mediator(self) -> None:
+        self.driver.close(self.mediator)
+
+    def open_mediator(self) -> None:
+        self.driver.open(self.mediator)
+
+    def couple_environment(self, on: bool) -> None:
+        (self.driver.close if on else self.driver.open)(self.environment)
+
+    def closed_channels(self) -> list[int]:
+        return sorted(int(c) for c in self.driver.closed_channels)
+
+    def safe_state(self) -> None:
+        self.driver.open_all()
+
+
+class Digitizer(Role):
+    """The fast two-channel digitizer (four channels when quadratures are recorded)."""
+
+    kind = "digitizer"
+
+    def configure(self, *, sample_rate: float, points: int, channels: int = 2) -> None:
+        self.driver.sample_rate = sample_rate
+        self.driver.record_length = int(points)
+        self.driver.channels = int(channels)
+
+    def acquire(self, tag: int) -> np.ndarray:
+        """One record tagged with ``tag``: array (channels, points), volts."""
+        d = self.driver
+        d.record_tag = int(tag)
+        d.arm()
+        d.wait_complete()
+        return d.fetch_all()
+
+    def safe_state(self) -> None:
+        self.driver.abort()
+
+
+ROLE_CLASSES: dict[str, type[Role]] = {
+    "Readout": Readout, "Drive": Drive, "Thermal": Thermal, "Stage": Stage,
+    "Isolation": Isolation, "Digitizer": Digitizer,
+}
+
+
+class Bench:
+    """Every role connected; calls go through :meth:`call`, which names the role on errors.
+
+    ``resources`` overrides the bench file's resources (a simulated bench fills in the
+    ports it bound). ``sleep`` is injectable so tests of the backoff need not wait.
+    """
+
+    def __init__(self, config: BenchConfig, resources: dict[str, str] | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self.resources = {r: (resources or {}).get(r) or cfg.resource for r, cfg in config.roles.items()}
+        self.roles: dict[str, Role] = {}
+        self.idn: dict[str, str] = {}
+        self._sleep = sleep
+        self.reconnects: list[dict] = []
+
+    # -- connection -----------------------------------------------------------------
+    def _open_role(self, name: str) -> Role:
+        cfg: RoleConfig = self.config.roles[name]
+        resource = self.resources[name]
+        if resource is None:
+            raise PlanError(f"roles.{name}: no resource to connect to")
+        driver = open_driver(name, cfg, resource, self.config.visa_library)
+        role = ROLE_CLASSES[DRIVERS[cfg.driver].role_class](name, driver, dict(cfg.options))
+        try:
+            idn = role.identify()
+        except Exception as exc:
+            role.close()
+            raise translate_error(exc, name, f"*IDN? at {resource}") from exc
+        if not idn:
+            role.close()
+            raise InstrumentError(f"{name}: empty *IDN? reply from {resource}", role=name)
+        self.idn.setdefault(name, idn)
+        if idn != self.idn[name]:
+            role.close()
+            raise InstrumentError(f"{name}: *IDN? changed from {self.idn[name]!r} to {idn!r}", role=name)
+        return role
+
+    def connect(self) -> dict[str, str]:
+        """Open and identify every role; on failure close what was opened and raise."""
+        try:
+            for name in self.config.roles:
+                self.roles[name] = self._open_role(name)
+        except BaseException:
+            self.close()
+            raise
+        return dict(self.idn)
+
+    def reconnect(self, name: str) -> int:
+        """Reopen one role with bounded exponential backoff and an *IDN? check.
+
+        Returns the number of attempts used; raises InstrumentError past the bound.
+        """
+        rc = self.config.reconnect
+        old = self.roles.pop(name, None)
+        if old is not None:
+            old.close()
+        delay = rc.backoff_s
+        last: Exception | None = None
+        for attempt in range(1, rc.attempts + 1):
+            self._sleep(delay)
+            try:
+                self.roles[name] = self._open_role(name)
+                self.reconnects.append({"role": name, "attempts": attempt, "ok": True})
+                return attempt
+            except InstrumentError as exc:
+                last = exc
+                delay *= rc.backoff_factor
+        self.reconnects.append({"role": name, "attempts": rc.attempts, "ok": False})
+        raise InstrumentError(
+            f"{name}: not back after {rc.attempts} reconnect attempt(s): {last}", role=name
+        ) from last
+
+    # -- calls ----------------------------------------------------------------------------
+    def call(self, role: str, verb: str, *args, **kwargs):
+        if role not in self.roles:
+            raise InstrumentError(f"{role}: not connected", role=role)
+        target = getattr(self.roles[role], verb, None)
+        if target is None or verb.startswith("_"):
+            raise PlanError(f"role {role} has no action {verb!r}")
+        try:
+            return target(*args, **kwargs)
+        except (PlanError, InstrumentError):
+            raise
+        except Exception as exc:
+            raise translate_error(exc, role, verb) from exc
+
+    def safe_state(self) -> list[str]:
+        """Restore every connected role's safe state; never raises; returns the failures."""
+        problems = []
+        for name, role in self.roles.items():
+            try:
+                role.safe_state()
+            except Exception as exc:  # keep going: the other roles must still be made safe
+                problems.append(str(translate_error(exc, name, "safe state")))
+        return problems
+
+    def close(self) -> None:
+        for role in self.roles.values():
+            role.close()
+        self.roles.clear()

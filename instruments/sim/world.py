@@ -1,0 +1,405 @@
+"""Physics worlds behind the simulated bench (ground truth the analysis never sees).
+
+Two mechanical oscillators A and B, read out by lock-ins whose reference phases are the
+local measurement settings, recorded by a fast digitizer. What a world does, in brief:
+
+* Each oscillator's quadratures in the lock-in's rotating frame are Ornstein-Uhlenbeck
+  processes: amplitude damping gamma/2 (gamma = 2 pi x linewidth), stationary variance
+  set by the thermal occupation n_th(T) = 1/(exp(h f / k T) - 1) at the LakeShore
+  temperature T and the lock-in frequency f. The lock-in's low-pass filter (time
+  constant and slope as set on the SR830) is applied, normalised so that ``noise_v`` is
+  the rms at the lock-in output at the reference temperature.
+* ``X = x cos(theta) + p sin(theta)``, ``Y = -x sin(theta) + p cos(theta)`` at the
+  reference phase theta (the SR830's PHAS).
+* Coupling only while the mediator relay is closed: the ΔL code that the generator
+  bursts out reaches a side only if relay channel 101 is closed at ``*TRG``.
+* Alignment error from the stage positions: eta_C = exp(-delta^2 / (2 w^2)), delta the
+  separation of the two stages from ``optimal_separation_mm``.
+* Coupling to the environment (relay channel 102 closed during the record) shortens the
+  oscillators' coherence: common displacements shrink by ``env_coherence``.
+
+Worlds: ``independent``, ``common_cause`` (the ΔL code sets a common hidden variable on
+both sides), ``drift`` (a slow temperature drift that reaches both), ``leak`` (a residual
+channel after isolation: B's output depends on A's setting), ``gaussian`` (a two-mode
+squeezed thermal state, quadratures in vacuum units times ``vacuum_rms_v``).
+
+Reproducibility: a world runs on its own clock. Every random draw is keyed by
+``(seed, trial, purpose, ...)`` where the trial is the digitizer's record tag (the runner
+writes the trial index there first thing in a trial), so a trial's data depend only on
+the seed, the trial index and the instrument settings: a repeated or resumed trial gives
+the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from corrlab.errors import PlanError
+from instruments.sim.state import BenchState
+
+H_OVER_K = 6.62607015e-34 / 1.380649e-23  # s K
+MEDIATOR_CHANNEL = 101
+ENVIRONMENT_CHANNEL = 102
+SETTLE_SIGMA_MM = 0.0002  # stage settling error, 0.2 um rms
+
+
+def _key(*parts: Any) -> list[int]:
+    out = []
+    for p in parts:
+        if isinstance(p, str):
+            out.append(zlib.crc32(p.encode()))
+        else:
+            out.append(int(p) & 0xFFFFFFFF)
+    return out
+
+
+def occupation(temperature_k: float, frequency_hz: float) -> float:
+    """Bose-Einstein occupation of a mode at ``frequency_hz`` and ``temperature_k``."""
+    if temperature_k <= 0:
+        return 0.0
+    x = H_OVER_K * frequency_hz / temperature_k
+    return 1.0 / math.expm1(x) if x > 1e-12 else temperature_k / (H_OVER_K * frequency_hz)
+
+
+def ou_paths(rng: np.random.Generator, n_paths: int, n: int, a: float) -> np.ndarray:
+    """``n_paths`` stationary AR(1) paths of unit variance with coefficient ``a``."""
+    from scipy.signal import lfilter
+
+    eps = rng.standard_normal((n_paths, n))
+    eps[:, 0] /= math.sqrt(1 - a * a)  # stationary start
+    return lfilter([math.sqrt(1 - a * a)], [1.0, -a], eps, axis=1)
+
+
+def lockin_filter(x: np.ndarray, b: float, poles: int, a: float) -> np.ndarray:
+    """``poles`` first-order low-pass stages (coefficient b), normalised to unit gain on AR(1)(a) input."""
+    from scipy.signal import lfilter
+
+    if poles == 0 or b <= 0:
+        return x
+    y = x
+    for _ in range(poles):
+        zi = y[:, :1] * 1.0  # start at the input's level (steady state)
+        y, _ = lfilter([1 - b], [1.0, -b], y, axis=1, zi=zi)
+    return y / math.sqrt(filtered_variance(a, b, poles))
+
+
+def filtered_variance(a: float, b: float, poles: int) -> float:
+    """Variance of unit-variance AR(1)(a) noise after ``poles`` unit-DC-gain poles at b."""
+    from scipy.signal import lfilter
+
+    length = int(min(200_000, 40 / max(1e-9, -math.log(max(a, b, 1e-300)))) + 64)
+    imp = np.zeros(length)
+    imp[0] = 1.0
+    h = lfilter([math.sqrt(1 - a * a)], [1.0, -a], imp)
+    for _ in range(poles):
+        h = lfilter([1 - b], [1.0, -b], h)
+    return float(np.sum(h * h))
+
+
+@dataclass
+class TrialContext:
+    """What the world remembers of the trial in progress."""
+
+    trial: int
+    codes: dict[str, tuple[int, ...] | None] = field(default_factory=lambda: {"a": None, "b": None})
+    temperature_reads: int = 0
+    stage_moves: int = 0
+    records: int = 0
+
+
+class OscillatorWorld:
+    """Two thermal oscillators with optional common cause, drift and leak (see module doc)."""
+
+    PRESETS: dict[str, dict[str, float]] = {
+        "independent": {},
+        "common_cause": {"coupling": 1.5},
+        "drift": {"drift_k": 0.03, "drift_gain_v_per_k": 0.02},
+        "leak": {"leak_v": 0.6e-3},
+    }
+    DEFAULTS: dict[str, float] = {
+        "noise_v": 1.0e-3,  # rms of each lock-in output at the reference temperature
+        "reference_temperature_k": 4.0,
+        "linewidth_hz": 20.0,
+        "coupling": 0.0,  # common displacement, in units of noise_v
+        "memory_time_s": 2.0,  # the imprinted displacement decays on this time
+        "drift_k": 0.0,  # amplitude of the slow temperature drift
+        "drift_period_trials": 40.0,
+        "drift_gain_v_per_k": 0.0,  # common output offset per kelvin of drift
+        "leak_v": 0.0,  # B's output offset proportional to cos(theta_A)
+        "temperature_noise_k": 0.004,
+        "bath_temperature_k": 295.0,  # what the thermometer reads with the heater off
+        "optimal_separation_mm": 0.0,
+        "alignment_width_um": 10.0,
+        "env_coherence": 0.25,
+        "env_noise_factor": 1.5,
+        "crosstalk_closed": 0.3,
+        "crosstalk_open": 1.0e-5,
+        "lockin_noise_v": 2.0e-8,
+    }
+
+    def __init__(self, state: BenchState, *, seed: int, kind: str = "independent", params: dict | None = None):
+        if kind not in self.PRESETS:
+            raise PlanError(f"world kind {kind!r} is not an oscillator world; kinds: {', '.join(self.PRESETS)}")
+        self.state = state
+        self.seed = int(seed)
+        self.kind = kind
+        merged = dict(self.DEFAULTS)
+        merged.update(self.PRESETS[kind])
+        for k, v in (params or {}).items():
+            if k not in merged and k not in self.extra_params():
+                raise PlanError(f"world.params.{k}: unknown for the {kind} world; known: {', '.join(sorted(merged))}")
+            merged[k] = v
+        self.p = merged
+        self.ctx = TrialContext(trial=0)
+        self.excursions: list[dict] = []  # fault injection: temperature out of band
+
+    @classmethod
+    def extra_params(cls) -> tuple[str, ...]:
+        return ()
+
+    # -- keyed randomness ----------------------------------------------------------
+    def rng(self, *purpose: Any) -> np.random.Generator:
+        return np.random.default_rng(_key(self.seed, self.ctx.trial, *purpose))
+
+    # -- trial bookkeeping -------------------------------------------------------------
+    def begin_record(self, tag: int) -> None:
+        """The runner wrote a record tag: a trial (or its repetition) starts afresh."""
+        self.ctx = TrialContext(trial=int(tag))
+
+    # -- World protocol ------------------------------------------------------------------
+    def temperature(self, channel: str) -> float:
+        ctx = self.ctx
+        i = ctx.temperature_reads
+        ctx.temperature_reads += 1
+        noise = self.p["temperature_noise_k"] * self.rng("temperature", i).standard_normal()
+        return float(self.true_temperature() + noise + self.excursion_offset(i))
+
+    def true_temperature(self) -> float:
+        """The material's temperature: the setpoint plus drift, or the bath with the heater off."""
+        th = self.state.thermal
+        if th.heater_range.get(1, 0) == 0:
+            return float(self.p["bath_temperature_k"])
+        return float(th.setpoint.get(1, 0.0) + self.drift_offset_k())
+
+    def drift_offset_k(self) -> float:
+        """The slow drift at this trial: a sinusoid plus a seeded slow random component."""
+        amp = self.p["drift_k"]
+        if not amp:
+            return 0.0
+        period = self.p["drift_period_trials"]
+        phase = np.random.default_rng(_key(self.seed, "drift-phase")).uniform(0, 2 * math.pi)
+        return float(amp * math.sin(2 * math.pi * self.ctx.trial / period + phase))
+
+    def excursion_offset(self, read_index: int) -> float:
+        for ex in self.excursions:
+            if ex["trial"] == self.ctx.trial and ex["first_read"] <= read_index < ex["first_read"] + ex["reads"]:
+                return float(ex["offset_k"])
+        return 0.0
+
+    def stick_temperature(self, *, trial: int, offset_k: float, reads: int, first_read: int = 0) -> None:
+        """Fault injection: the thermometer reads ``offset_k`` off for ``reads`` reads of ``trial``."""
+        self.excursions.append({"trial": int(trial), "offset_k": float(offset_k), "reads": int(reads),
+                                "first_read": int(first_read)})
+
+    def stage_reached(self, axis: int, target: float) -> float:
+        ctx = self.ctx
+        ctx.stage_moves += 1
+        err = SETTLE_SIGMA_MM * self.rng("stage", axis, ctx.stage_moves).standard_normal()
+        return float(target + err)
+
+    def trigger(self) -> None:
+        """Generator bursts: each enabled ARB channel delivers its code if the mediator is closed."""
+        gen = self.state.generator
+        closed = MEDIATOR_CHANNEL in self.state.relay.closed
+        for ch, side in ((1, "a"), (2, "b")):
+            c = gen.channels[ch]
+            if not (c.output and c.shape.upper().startswith("ARB") and c.burst_state):
+                continue
+            data = c.arb_data.get(c.arb_file.upper()) or c.arb_data.get(c.arb_file)
+            if data is None or not closed:
+                continue
+            self.ctx.codes[side] = tuple(1 if v > 0 else 0 for v in data)
+
+    def lockin_outputs(self, side: str) -> tuple[float, float]:
+        """Spot readings: the isolation test tone's crosstalk plus a little noise."""
+        li = self.state.lockins[side]
+        ch1 = self.state.generator.channels[1]
+        signal = 0.0
+        if side == "b" and ch1.output and ch1.shape.upper().startswith("SIN"):
+            tau = time_constant_s(li.time_constant_index)
+            if abs(ch1.frequency - li.frequency) < 1.0 / (2 * math.pi * tau) + 1e-9:
+                ratio = self.p["crosstalk_closed"] if MEDIATOR_CHANNEL in self.state.relay.closed else self.p["crosstalk_open"]
+                signal = ratio * ch1.amplitude / (2 * math.sqrt(2))  # Vpp -> Vrms
+        n = self.p["lockin_noise_v"] * self.rng("spot", side, self.ctx.temperature_reads).standard_normal(2)
+        theta = math.radians(li.phase_deg)
+        return float(signal * math.cos(theta) + n[0]), float(-signal * math.sin(theta) + n[1])
+
+    # -- the record ---------------------------------------------------------------------
+    def record_geometry(self) -> dict[str, float]:
+        """Per-record physical parameters read from the instrument settings."""
+        st = self.state
+        d = st.digitizer
+        li_a, li_b = st.lockins["a"], st.lockins["b"]
+        dt = 1.0 / d.sample_rate
+        env = ENVIRONMENT_CHANNEL in st.relay.closed
+        gamma = 2 * math.pi * self.p["linewidth_hz"] * (self.p["env_noise_factor"] if env else 1.0)
+        a = math.exp(-0.5 * gamma * dt)
+        tau = time_constant_s(li_a.time_constant_index)
+        b = math.exp(-dt / tau) if tau > 0 else 0.0
+        poles = li_a.filter_slope_index + 1
+        sep_um = 1000.0 * (st.stage[2].position - st.stage[1].position - self.p["optimal_separation_mm"])
+        eta_c = math.exp(-(sep_um ** 2) / (2 * self.p["alignment_width_um"] ** 2))
+        return {
+            "dt": dt, "a": a, "b": b, "poles": poles, "env": env, "eta_c": eta_c,
+            "theta_a": math.radians(li_a.phase_deg), "theta_b": math.radians(li_b.phase_deg),
+            "freq": li_a.frequency,
+        }
+
+    def thermal_scale(self, temperature_k: float, frequency_hz: float) -> float:
+        ref = occupation(self.p["reference_temperature_k"], frequency_hz) + 0.5
+        return math.sqrt((occupation(temperature_k, frequency_hz) + 0.5) / ref)
+
+    def hidden(self, side: str) -> float:
+        """The hidden variable the delivered ΔL code sets (0 when no code arrived)."""
+        code = self.ctx.codes[side]
+        if not code:
+            return 0.0
+        value = int("".join(map(str, code)), 2)
+        u = (value + 0.5) / (1 << len(code))
+        from scipy.special import ndtri
+
+        return float(ndtri(u))
+
+    def acquire(self) -> np.ndarray:
+        st = self.state
+        d = st.digitizer
+        g = self.record_geometry()
+        n = int(d.points)
+        ctx = self.ctx
+        ctx.records += 1
+        sigma = self.p["noise_v"] * self.thermal_scale(max(self.true_temperature(), 1e-3), g["freq"])
+        if g["env"]:
+            sigma *= math.sqrt(self.p["env_noise_factor"])
+        q = ou_paths(self.rng("noise"), 4, n, g["a"])  # x_a, p_a, x_b, p_b
+        q = lockin_filter(q, g["b"], g["poles"], g["a"]) * sigma
+        # deterministic displacements (x quadrature) of each side
+        t = np.arange(n) * g["dt"]
+        decay = np.exp(-t / self.p["memory_time_s"])
+        coherence = self.p["env_coherence"] if g["env"] else 1.0
+        disp = {}
+        for side in ("a", "b"):
+            disp[side] = self.p["coupling"] * self.p["noise_v"] * self.hidden(side) * math.sqrt(g["eta_c"]) * coherence
+        q[0] += disp["a"] * decay
+        q[2] += disp["b"] * decay
+        out = self.to_outputs(q, g, d.channels)
+        # slow drift reaches both outputs alike; the leak puts A's setting into B's output
+        out[0] += self.p["drift_gain_v_per_k"] * self.drift_offset_k()
+        out[1] += self.p["drift_gain_v_per_k"] * self.drift_offset_k() + self.p["leak_v"] * math.cos(g["theta_a"])
+        return out
+
+    @staticmethod
+    def to_outputs(q: np.ndarray, g: dict, channels: int) -> np.ndarray:
+        """Rotate lab-frame quadratures into each lock-in's (X, Y) and order the channels."""
+        ca, sa = math.cos(g["theta_a"]), math.sin(g["theta_a"])
+        cb, sb = math.cos(g["theta_b"]), math.sin(g["theta_b"])
+        xa = q[0] * ca + q[1] * sa
+        ya = -q[0] * sa + q[1] * ca
+        xb = q[2] * cb + q[3] * sb
+        yb = -q[2] * sb + q[3] * cb
+        rows = [xa, xb] if channels == 2 else [xa, xb, ya, yb]
+        return np.asarray(rows, dtype=np.float32)
+
+    def truth(self) -> dict:
+        """The world's true parameters, for tests only."""
+        return {"kind": self.kind, **self.p}
+
+
+class GaussianWorld(OscillatorWorld):
+    """A two-mode squeezed thermal state of A and B, quadratures in vacuum units.
+
+    With matching ΔL codes delivered through the closed mediator the preparation makes
+    V = (n + 1/2) [[cosh 2r I, sinh 2r Z], [sinh 2r Z, cosh 2r I]] (vacuum variance 1/2);
+    otherwise each side is left in a thermal state of the same local variance. Misalignment
+    is loss eta_C on both arms; the environment link mixes in ``env_occupation`` with
+    weight 1 - env_coherence. Outputs are ``vacuum_rms_v * sqrt(2)`` volts per unit of
+    quadrature, so the vacuum variance in the columns is ``vacuum_rms_v**2``.
+    """
+
+    PRESETS = {"gaussian": {}}
+    GAUSS_DEFAULTS = {"squeezing_r": 0.5, "occupation_n": 0.0, "vacuum_rms_v": 1.0e-3, "env_occupation": 2.0}
+
+    def __init__(self, state: BenchState, *, seed: int, kind: str = "gaussian", params: dict | None = None):
+        params = dict(params or {})
+        gp = dict(self.GAUSS_DEFAULTS)
+        for k in list(params):
+            if k in gp:
+                gp[k] = params.pop(k)
+        super().__init__(state, seed=seed, kind=kind, params=params)
+        self.p.update(gp)
+
+    @classmethod
+    def extra_params(cls) -> tuple[str, ...]:
+        return tuple(cls.GAUSS_DEFAULTS)
+
+    def covariance(self, *, entangled: bool, eta: float, env: bool) -> np.ndarray:
+        r, n = self.p["squeezing_r"], self.p["occupation_n"]
+        c, s = math.cosh(2 * r), math.sinh(2 * r)
+        i2, z = np.eye(2), np.diag([1.0, -1.0])
+        v = (n + 0.5) * np.block([[c * i2, (s if entangled else 0.0) * z], [(s if entangled else 0.0) * z, c * i2]])
+        v = eta * v + (1 - eta) * 0.5 * np.eye(4)
+        if env:
+            k = self.p["env_coherence"]
+            v = k * v + (1 - k) * (self.p["env_occupation"] + 0.5) * np.eye(4)
+        return v
+
+    def true_covariance(self, *, entangled: bool = True, eta: float = 1.0, env: bool = False) -> np.ndarray:
+        return self.covariance(entangled=entangled, eta=eta, env=env)
+
+    def true_log_negativity(self, **kw) -> float:
+        v = self.covariance(**{"entangled": True, "eta": 1.0, "env": False, **kw})
+        a, b, cm = v[:2, :2], v[2:, 2:], v[:2, 2:]
+        delta = np.linalg.det(a) + np.linalg.det(b) - 2 * np.linalg.det(cm)
+        nu2 = (delta - math.sqrt(delta * delta - 4 * np.linalg.det(v))) / 2
+        return max(0.0, -math.log(2 * math.sqrt(nu2)))
+
+    def acquire(self) -> np.ndarray:
+        st = self.state
+        d = st.digitizer
+        g = self.record_geometry()
+        n = int(d.points)
+        self.ctx.records += 1
+        codes = self.ctx.codes
+        entangled = codes["a"] is not None and codes["a"] == codes["b"]
+        v = self.covariance(entangled=entangled, eta=g["eta_c"], env=g["env"])
+        u = ou_paths(self.rng("noise"), 4, n, g["a"])
+        u = lockin_filter(u, g["b"], g["poles"], g["a"])
+        q = np.linalg.cholesky(v) @ u  # equal-time covariance v, common OU autocorrelation
+        q *= self.p["vacuum_rms_v"] * math.sqrt(2.0)
+        return self.to_outputs(q, g, d.channels)
+
+
+SR830_TIME_CONSTANTS = [
+    10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
+    1, 3, 10, 30, 100, 300, 1e3, 3e3, 10e3, 30e3,
+]
+
+
+def time_constant_s(index: int) -> float:
+    return SR830_TIME_CONSTANTS[max(0, min(int(index), len(SR830_TIME_CONSTANTS) - 1))]
+
+
+WORLD_KINDS = ("independent", "common_cause", "drift", "leak", "gaussian")
+
+
+def make_world(state: BenchState, *, kind: str, seed: int, params: dict | None = None):
+    """Build the world a bench file names."""
+    if kind == "gaussian":
+        return GaussianWorld(state, seed=seed, params=params)
+    if kind in OscillatorWorld.PRESETS:
+        return OscillatorWorld(state, seed=seed, kind=kind, params=params)
+    raise PlanError(f"world.kind {kind!r} is unknown; kinds: {', '.join(WORLD_KINDS)}")
