@@ -235,10 +235,13 @@ class Digitizer(Role):
         self.driver.record_length = int(points)
         self.driver.channels = int(channels)
 
-    def acquire(self, tag: int) -> np.ndarray:
-        """One record tagged with ``tag``: array (channels, points), volts."""
+    def start_record(self, tag: int) -> None:
+        """Tag the coming record with the trial index (the record header carries it)."""
+        self.driver.record_tag = int(tag)
+
+    def acquire(self) -> np.ndarray:
+        """Arm, wait for the record, fetch every channel: array (channels, points), volts."""
         d = self.driver
-        d.record_tag = int(tag)
         d.arm()
         d.wait_complete()
         return d.fetch_all()
