@@ -233,7 +233,7 @@ class DatasetWriter:
             rel = f"parts/{leftover.name}"
             if rel not in listed:
                 leftover.unlink()  # a part written but never committed (crash before manifest)
-        records = ds.trials().to_dict("records") if ds.manifest["parts"] else []
+        records = [r for r in (ds.trials().to_dict("records") if ds.parts else []) if int(r["trial"]) in report.trials]
         manifest = dict(ds.manifest)
         manifest["status"] = "running"
         manifest["finished_utc"] = None
@@ -471,6 +471,7 @@ class VerifyReport:
     rows_checked: int = 0
     trials_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    trials: set[int] = field(default_factory=set, repr=False)  # the committed trial indices
 
     @property
     def ok(self) -> bool:
@@ -606,11 +607,18 @@ class Dataset:
                 except Exception as exc:
                     report.problems.append(f"trials.parquet cannot be read ({exc})")
                 else:
-                    if listed != seen and not report.problems:
+                    if not seen <= listed:
                         report.problems.append(
-                            f"trials.parquet lists {len(listed)} trials, the parts hold {len(seen)}"
+                            f"trials.parquet lacks trial(s) {sorted(seen - listed)[:5]} that the parts hold"
                         )
+                    elif listed - seen and self.status == "complete":
+                        report.problems.append(
+                            f"trials.parquet lists trial(s) {sorted(listed - seen)[:5]} that no part holds"
+                        )
+                    # a run stopped between writing trials.parquet and its manifest lists
+                    # trials it never committed; reopen() drops them
         report.trials_checked = len(seen)
+        report.trials = seen
         return report
 
     def require_valid(self) -> "Dataset":

@@ -1,0 +1,251 @@
+"""The ``corrlab`` command line. Heavy imports happen inside the commands, so ``--help`` is quick."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from corrlab import __version__
+
+EXIT_ERROR = 2  # bad input or a corrlab error: one line on stderr
+EXIT_INTERRUPTED = 3
+EXIT_ABORTED = 4
+EXIT_VERIFY_FAILED = 1
+
+
+class CorrlabGroup(click.Group):
+    """Turns any CorrlabError into one clear line and a nonzero exit code."""
+
+    def invoke(self, ctx):
+        from corrlab.errors import CorrlabError
+
+        try:
+            return super().invoke(ctx)
+        except CorrlabError as exc:
+            click.secho(f"corrlab: error: {exc}", fg="red", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=CorrlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="corrlab")
+def cli():
+    """corrlab: acquire X_A(t), X_B(t) on a two-oscillator bench and grade the evidence.
+
+    \b
+    corrlab run protocols/demo.toml        run a protocol (simulated bench by default)
+    corrlab inspect data/<run_id>          what a dataset holds; checksums verified
+    corrlab analyze data/<run_id>          tests, intervals and the evidence ladder
+    """
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+# ================================================================================ run
+
+
+@cli.command()
+@click.argument("protocol", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--bench", "bench_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="bench file (TOML); default: the embedded simulated bench (common_cause world)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+              show_default=True, help="data folder; the dataset goes to OUT/<run_id>")
+@click.option("--run-id", help="dataset name (default: UTC time and protocol name)")
+@click.option("--resume", "resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="continue an interrupted dataset with its recorded protocol and schedule")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def run(protocol, bench_file, out_dir, run_id, resume, quiet):
+    """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo')."""
+    from daq.progress import RichObserver
+    from daq.runner import resume_run, run_protocol
+    from instruments.bench import load_bench
+    from protocols.config import load_protocol
+
+    console = _console()
+    bench = load_bench(bench_file) if bench_file or not resume else None
+    if resume:
+        if protocol:
+            raise click.UsageError("give either PROTOCOL or --resume DATASET, not both")
+        with RichObserver(console, quiet=quiet) as obs:
+            result = resume_run(resume, bench, observer=obs)
+    else:
+        if not protocol:
+            raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
+        proto = load_protocol(protocol)
+        with RichObserver(console, quiet=quiet) as obs:
+            result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=obs)
+    colour = {"complete": "green", "interrupted": "yellow"}.get(result.status, "red")
+    console.print(f"[{colour}]{result.status}[/]: {result.trials_committed}/{result.trials_planned} trials "
+                  f"in {result.path} ({result.elapsed_s:.1f} s, {len(result.faults)} fault(s), "
+                  f"{result.suspensions} suspension(s))")
+    if result.reason:
+        console.print(f"reason: {result.reason}")
+    if result.status == "interrupted":
+        console.print(f"resume with: corrlab run --resume {result.path}")
+        sys.exit(EXIT_INTERRUPTED)
+    if result.status == "aborted":
+        sys.exit(EXIT_ABORTED)
+
+
+# ============================================================================ inspect
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+def inspect(dataset):
+    """What DATASET holds: status, trials per condition, f rate, checksums verified."""
+    from rich.table import Table
+
+    from daq.dataset import Dataset
+
+    console = _console()
+    ds = Dataset.open(dataset)
+    m = ds.manifest
+    report = ds.verify()
+    console.print(f"[bold]{m['run_id']}[/]  status [bold]{m['status']}[/]  format v{m['format_version']}")
+    console.print(f"created {m['created_utc']}  finished {m['finished_utc'] or '-'}")
+    proto = m.get("protocol") or {}
+    console.print(f"protocol {proto.get('protocol', {}).get('name', '?')}  seed {m['rng_seed']}  "
+                  f"plan sha256 {str(m['plan_sha256'])[:16]}...")
+    if m.get("stop_reason"):
+        console.print(f"stop reason: {m['stop_reason']}")
+    trials = ds.trials()
+    table = Table(title="trials by condition")
+    for col in ("condition", "trials", "f = 1", "f rate", "settings (a,b) 00/01/10/11"):
+        table.add_column(col, justify="right" if col != "condition" else "left")
+    if len(trials):
+        for cond, grp in trials.groupby("condition", sort=True):
+            pairs = [int(((grp.setting_a == a) & (grp.setting_b == b)).sum()) for a in (0, 1) for b in (0, 1)]
+            table.add_row(str(cond), str(len(grp)), str(int(grp.f.sum())), f"{grp.f.mean():.2f}",
+                          "/".join(map(str, pairs)))
+    console.print(table)
+    planned = m.get("trials_planned")
+    console.print(f"{len(trials)} trial(s) committed" + (f" of {planned} planned" if planned else "")
+                  + f"; {len(m['parts'])} part(s), {ds.n_rows} sample rows; columns {', '.join(ds.columns)}")
+    events = ds.events()
+    faults = sum(1 for e in events if e.get("step") == "fault")
+    suspends = sum(1 for e in events if e.get("step") == "suspend")
+    console.print(f"journal: {len(events)} event(s), {faults} fault(s), {suspends} suspension(s)")
+    for role, idn in (m.get("instruments") or {}).items():
+        console.print(f"  {role:10s} {idn}")
+    if report.ok:
+        console.print(f"[green]verified[/]: {report.parts_checked} part(s), {report.rows_checked} rows, "
+                      f"{report.trials_checked} trials; checksums match")
+    else:
+        for p in report.problems:
+            console.print(f"[red]problem[/]: {p}")
+        sys.exit(EXIT_VERIFY_FAILED)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+def verify(dataset):
+    """Check every part's checksum and row count; name what is wrong (exit 1 if anything is)."""
+    from daq.dataset import Dataset
+
+    report = Dataset.open(dataset).verify()
+    if report.ok:
+        click.echo(f"ok: {report.parts_checked} part(s), {report.rows_checked} rows, {report.trials_checked} trials")
+        return
+    for problem in report.problems:
+        click.echo(f"{dataset}: {problem}", err=True)
+    sys.exit(EXIT_VERIFY_FAILED)
+
+
+# ================================================================================ sim
+
+
+@cli.group()
+def sim():
+    """The simulated bench."""
+
+
+@sim.command("serve")
+@click.argument("bench_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.option("--seed", type=int, default=0, show_default=True, help="world seed (if the bench file sets none)")
+@click.option("--duration", type=float, default=None, help="stop by itself after this many seconds")
+def sim_serve(bench_file, seed, duration):
+    """Serve the simulated instruments of BENCH_FILE on 127.0.0.1 until Ctrl-C (or --duration)."""
+    import time
+
+    from instruments.bench import load_bench
+    from instruments.sim.bench import SimulatedBench
+
+    config = load_bench(bench_file)
+    if not config.simulated:
+        raise click.UsageError(f"{bench_file} is not a simulated bench (simulated = true)")
+    world_seed = config.world.seed if config.world.seed is not None else seed
+    simbench = SimulatedBench(config, seed=world_seed)
+    resources = simbench.start()
+    console = _console()
+    console.print(f"simulated bench '{config.name}', world {config.world.kind}, seed {world_seed}:")
+    for role, res in resources.items():
+        console.print(f"  {role:10s} {config.roles[role].driver:14s} {res}")
+    console.print("Ctrl-C to stop" + (f" (stops by itself after {duration:g} s)" if duration else ""))
+    try:
+        deadline = time.monotonic() + duration if duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simbench.stop()
+        console.print("stopped")
+
+
+def _register_optional():
+    """Subcommand groups that live in their own modules (imported lazily by click)."""
+    from importlib.util import find_spec
+
+    for module, name in (("daq.cli_simulate", "simulate"), ("daq.cli_analyze", "analyze"), ("daq.cli_campaign", "campaign")):
+        if name not in cli.commands and find_spec(module) is not None:
+            cli.add_command(LazyCommand(module, name))
+
+
+class LazyCommand(click.Command):
+    """A command whose module is imported only when it runs (or shows its own help)."""
+
+    def __init__(self, module: str, name: str):
+        super().__init__(name)
+        self._module, self._target = module, name
+        self._real = None
+
+    def _load(self):
+        if self._real is None:
+            import importlib
+
+            self._real = getattr(importlib.import_module(self._module), self._target)
+        return self._real
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return LAZY_HELP.get(self._target, "")
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._load().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        return self._load().invoke(ctx)
+
+    def get_params(self, ctx):
+        return self._load().get_params(ctx)
+
+
+LAZY_HELP = {
+    "simulate": "Theory: entanglement of two atomic ensembles (S1z S2z).",
+    "analyze": "Tests, intervals and the evidence ladder for datasets.",
+    "campaign": "Overnight queues of protocol runs: run, resume, status.",
+}
+
+
+def main(argv=None):
+    _register_optional()
+    cli.main(args=argv, prog_name="corrlab")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

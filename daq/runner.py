@@ -1,0 +1,367 @@
+"""The one runner: executes a protocol's plans on a bench and writes the dataset.
+
+It journals every step, commits whole trials in parts, restores the bench's safe state in
+``finally``, and leaves an honest status: ``complete``; ``interrupted`` (Ctrl-C, SIGTERM,
+an instrument that stayed away past the reconnect bound, a suspension past its limit:
+resumable); ``aborted`` (anything else). Committed trials are never touched again.
+
+Faults: an instrument error during a trial discards that trial (it was never written),
+reconnects the role with bounded backoff and an ``*IDN?`` check, reconfigures the bench
+and repeats the trial; past ``max_trial_attempts`` or the reconnect bound the run stops
+as ``interrupted``. Signals arriving while a part is being committed are held until the
+commit is done, so a part is never half-recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from corrlab.errors import CorrlabError, DatasetError, InstrumentError, PlanError, ProtocolAborted
+from daq.dataset import DatasetWriter, check_run_id, utc_now
+from protocols.config import Protocol
+from protocols.messages import Call, Monitor, Sleep, Step, StepDone
+from protocols.schedule import TrialSpec, make_schedule
+from protocols.steps import TrialResult, setup_plan, trial_plan
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached the runner (a BaseException, like KeyboardInterrupt)."""
+
+
+class Observer:
+    """Progress callbacks; the CLI draws bars from them. All are optional no-ops here."""
+
+    def run_started(self, *, run_id: str, path: Path, total: int, done: int) -> None: ...
+    def step(self, name: str, trial: int) -> None: ...
+    def trial_done(self, result: TrialResult) -> None: ...
+    def event(self, entry: dict) -> None: ...
+    def run_finished(self, result: "RunResult") -> None: ...
+
+
+@dataclass
+class RunResult:
+    path: Path
+    run_id: str
+    status: str
+    trials_committed: int
+    trials_planned: int
+    reason: str | None = None
+    faults: list[dict] = field(default_factory=list)
+    suspensions: int = 0
+    elapsed_s: float = 0.0
+
+
+def default_run_id(protocol: Protocol) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return check_run_id(f"{stamp}-{protocol.name}")
+
+
+class Runner:
+    """Executes plans; one instance per run (or resume)."""
+
+    def __init__(self, protocol: Protocol, bench, writer: DatasetWriter, *, observer: Observer | None = None,
+                 max_trial_attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.protocol = protocol
+        self.bench = bench
+        self.writer = writer
+        self.observer = observer or Observer()
+        self.max_trial_attempts = max_trial_attempts
+        self.sleep = sleep
+        self.clock = clock
+        self.faults: list[dict] = []
+        self.suspensions = 0
+        self._suspended_s = 0.0
+        self._critical = False
+        self._held_signal: int | None = None
+
+    # -- journal ------------------------------------------------------------------------
+    def journal(self, step: str, outcome: str, message: str = "", *, trial: int | None = None, **data) -> None:
+        entry = self.writer.event(step, outcome, message, trial=trial, **data)
+        self.observer.event(entry)
+
+    # -- executing messages ----------------------------------------------------------------
+    def execute(self, msg: Any) -> Any:
+        if isinstance(msg, Call):
+            return self.bench.call(msg.role, msg.verb, *msg.args, **msg.kwargs)
+        if isinstance(msg, Sleep):
+            if msg.seconds > 0:
+                self.sleep(msg.seconds)
+            return None
+        if isinstance(msg, Monitor):
+            return self.monitor(msg)
+        if isinstance(msg, Step):
+            self.observer.step(msg.name, msg.trial)
+            return None
+        if isinstance(msg, StepDone):
+            self.journal(msg.name, msg.outcome, msg.message, trial=None if msg.trial < 0 else msg.trial, **msg.data)
+            return None
+        raise PlanError(f"a plan yielded {msg!r}, which the runner does not know")
+
+    def drive(self, plan) -> Any:
+        """Run a plan to its end; return its return value."""
+        reply = None
+        while True:
+            try:
+                msg = plan.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                reply = self.execute(msg)
+            except BaseException:
+                plan.close()
+                raise
+
+    def monitor(self, msg: Monitor) -> float:
+        """A suspender: pause while the reading is out of band; resume after ``settle_s`` in band."""
+        value = float(self.bench.call(msg.role, msg.verb))
+        if msg.low <= value <= msg.high:
+            return value
+        trial = self._trial
+        start = self.clock()
+        self.suspensions += 1
+        self.journal("suspend", "paused", f"{msg.name or msg.verb} {value:.6g} outside [{msg.low:.6g}, {msg.high:.6g}]",
+                     trial=trial, reading=value)
+        in_band_since: float | None = None
+        while True:
+            now = self.clock()
+            if now - start > msg.max_wait_s:
+                self._suspended_s += now - start
+                raise ProtocolAborted(
+                    f"{msg.name or msg.verb} stayed outside [{msg.low:.6g}, {msg.high:.6g}] for more than {msg.max_wait_s:g} s",
+                    status="interrupted")
+            self.sleep(msg.poll_s)
+            value = float(self.bench.call(msg.role, msg.verb))
+            now = self.clock()
+            if msg.low <= value <= msg.high:
+                in_band_since = now if in_band_since is None else in_band_since
+                if now - in_band_since >= msg.settle_s:
+                    waited = now - start
+                    self._suspended_s += waited
+                    self.journal("resume", "ok", f"{msg.name or msg.verb} back in band for {msg.settle_s:g} s "
+                                 f"after {waited:.2f} s", trial=trial, reading=value, suspended_s=waited)
+                    return value
+            else:
+                in_band_since = None
+
+    # -- signals ----------------------------------------------------------------------------
+    def _on_signal(self, signum, frame):
+        if self._critical:
+            self._held_signal = signum
+            return
+        raise Interrupted(signal.Signals(signum).name)
+
+    def _commit(self) -> None:
+        self._critical = True
+        try:
+            self.writer.commit()
+        finally:
+            self._critical = False
+        if self._held_signal is not None:
+            signum, self._held_signal = self._held_signal, None
+            raise Interrupted(signal.Signals(signum).name)
+
+    # -- the run -------------------------------------------------------------------------------
+    def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int) -> None:
+        """After an instrument fault: journal it, reconnect the role, reconfigure the bench."""
+        fault = {"trial": spec.trial, "role": exc.role, "error": str(exc), "attempt": attempt, "time_utc": utc_now()}
+        self.faults.append(fault)
+        self.journal("fault", "fault", f"{exc}; trial {spec.trial} discarded (attempt {attempt})", trial=spec.trial,
+                     role=exc.role, error_type=type(exc).__name__)
+        if attempt >= self.max_trial_attempts:
+            raise ProtocolAborted(f"trial {spec.trial} failed {attempt} times; last: {exc}", status="interrupted") from exc
+        if exc.role:
+            try:
+                used = self.bench.reconnect(exc.role)
+            except InstrumentError as again:
+                raise ProtocolAborted(str(again), status="interrupted") from again
+            fault["reconnect_attempts"] = used
+            self.journal("reconnect", "ok", f"{exc.role} back after {used} attempt(s); *IDN? matches",
+                         trial=spec.trial, role=exc.role)
+        self.drive(setup_plan(self.protocol))
+
+    def run_trial(self, spec: TrialSpec) -> TrialResult:
+        attempt = 1
+        while True:
+            self._trial = spec.trial
+            self._suspended_s = 0.0
+            started = utc_now()
+            try:
+                result = self.drive(trial_plan(self.protocol, spec))
+            except InstrumentError as exc:
+                self.recover(exc, spec, attempt)
+                attempt += 1
+                continue
+            result.record.update(start_utc=started, attempts=attempt, suspended_s=round(self._suspended_s, 6))
+            return result
+
+    def run(self, schedule: list[TrialSpec]) -> RunResult:
+        t0 = time.monotonic()
+        done = set(self.writer.committed_trials)
+        todo = [s for s in schedule if s.trial not in done]
+        self._trial = None
+        run_id = self.writer.manifest["run_id"]
+        self.observer.run_started(run_id=run_id, path=self.writer.path, total=len(schedule), done=len(done))
+        status, reason = "aborted", None
+        old_handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self.journal("run", "start", f"{len(todo)} trial(s) to measure, {len(done)} already committed")
+            self.drive(setup_plan(self.protocol))
+            per_part = self.protocol.schedule.trials_per_part
+            for spec in todo:
+                result = self.run_trial(spec)
+                self.writer.add_trial(result.record, result.samples)
+                self.observer.trial_done(result)
+                if self.writer.pending_trials >= per_part:
+                    self._commit()
+            self._commit()
+            status = "complete"
+        except (Interrupted, KeyboardInterrupt) as exc:
+            status, reason = "interrupted", f"stopped by {exc or 'SIGINT'}"
+        except ProtocolAborted as exc:
+            status, reason = exc.status, str(exc)
+        except InstrumentError as exc:  # outside a trial (setup): resumable
+            status, reason = "interrupted", str(exc)
+        except CorrlabError as exc:
+            status, reason = "aborted", str(exc)
+        except Exception as exc:  # a bug or an unforeseen failure: record it, then re-raise
+            status, reason = "aborted", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            problems = self.bench.safe_state()
+            for p in problems:
+                self.journal("safe_state", "fail", p)
+            self.journal("safe_state", "ok" if not problems else "partial",
+                         "every role in its safe state" if not problems else f"{len(problems)} role(s) not confirmed safe")
+            self.journal("run", status, reason or "")
+            self.writer.close(status, reason=reason)  # commits whole trials measured before a stop
+        result = RunResult(self.writer.path, run_id, status, len(self.writer.committed_trials), len(schedule), reason,
+                           self.faults, self.suspensions, time.monotonic() - t0)
+        self.observer.run_finished(result)
+        return result
+
+
+# ==================================================================== entry points
+
+
+def resolve(protocol: Protocol) -> tuple[dict, str]:
+    """The protocol as recorded: its analysis plan validated and resolved; and the plan hash."""
+    from analysis.plan import load_plan  # daq may import analysis; analysis never imports daq's runner
+
+    plan = load_plan(protocol.analysis, source=f"protocol {protocol.name} [analysis]")
+    data = protocol.to_json()
+    data["analysis"] = plan.to_json()
+    return data, plan.sha256
+
+
+def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_id: str | None = None,
+                 observer: Observer | None = None, max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
+    """Run ``protocol`` on the bench into ``out_dir/<run_id>``. Starts a simulated bench if asked.
+
+    ``sim_hook(sim)`` is called with the started simulated bench (tests inject faults there).
+    """
+    from corrlab.hashing import sha256_json
+    from instruments.roles import Bench
+
+    protocol_json, plan_sha = resolve(protocol)
+    run_id = check_run_id(run_id) if run_id else default_run_id(protocol)
+    out_dir = Path(out_dir)
+    if (out_dir / run_id).exists():
+        raise DatasetError(f"dataset {out_dir / run_id} already exists; choose another run id or use --resume")
+    schedule = make_schedule(protocol)
+    with simulated_bench(bench_config, protocol.seed) as (resources, sim):
+        if sim_hook and sim is not None:
+            sim_hook(sim)
+        bench = Bench(bench_config, resources)
+        idn = bench.connect()
+        try:
+            bench_json = bench_config.to_json()
+            bench_json["resolved_resources"] = dict(bench.resources)
+            calibration = bench_config.calibration.model_dump() if bench_config.calibration else None
+            out_dir.mkdir(parents=True, exist_ok=True)
+            writer = DatasetWriter.create(
+                out_dir, run_id, protocol=protocol_json, bench=bench_json,
+                protocol_sha256=sha256_json(protocol_json), plan_sha256=plan_sha, rng_seed=protocol.seed,
+                instruments=idn, calibration=calibration, extra_columns=protocol.extra_columns,
+                extra={"trials_planned": len(schedule),
+                       "world_seed": sim.seed if sim is not None else None},
+            )
+            runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts)
+            return runner.run(schedule)
+        finally:
+            bench.close()
+
+
+def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None = None,
+               max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
+    """Continue an interrupted dataset with the recorded protocol and the same schedule."""
+    from instruments.bench import bench_from_dict
+    from instruments.roles import Bench
+    from protocols.config import protocol_from_dict
+
+    writer = DatasetWriter.reopen(path)
+    try:
+        manifest = writer.manifest
+        recorded = dict(manifest["protocol"])
+        protocol = protocol_from_dict(recorded, source=f"{path} manifest protocol")
+        if bench_config is None:
+            bench_data = {k: v for k, v in manifest["bench"].items() if k != "resolved_resources"}
+            bench_config = bench_from_dict(bench_data, source=f"{path} manifest bench")
+        schedule = make_schedule(protocol)
+        world_seed = manifest.get("world_seed")
+        with simulated_bench(bench_config, protocol.seed if world_seed is None else world_seed) as (resources, sim):
+            if sim_hook and sim is not None:
+                sim_hook(sim)
+            bench = Bench(bench_config, resources)
+            try:
+                idn = bench.connect()
+                changed = {r: (manifest["instruments"].get(r), v) for r, v in idn.items() if manifest["instruments"].get(r) != v}
+                if changed:
+                    writer.event("resume", "warn", f"instrument identity changed since the run started: {changed}")
+                writer.event("resume", "ok", f"resuming after trial {max(writer.committed_trials, default=-1)}")
+                runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts)
+                return runner.run(schedule)
+            finally:
+                bench.close()
+    except BaseException:
+        if not writer._journal.closed:
+            writer.close("interrupted", reason="resume failed before measuring")
+        raise
+
+
+class simulated_bench:
+    """Context manager: start the simulated bench if the bench file asks for it.
+
+    Yields ``(resources, sim)``; on a real bench ``({}, None)``.
+    """
+
+    def __init__(self, bench_config, seed: int):
+        self.config = bench_config
+        self.seed = seed
+        self.sim = None
+
+    def __enter__(self):
+        if not self.config.simulated:
+            return {}, None
+        from instruments.sim.bench import SimulatedBench
+
+        world_seed = self.config.world.seed if self.config.world and self.config.world.seed is not None else self.seed
+        self.sim = SimulatedBench(self.config, seed=world_seed)
+        resources = self.sim.start()
+        return resources, self.sim
+
+    def __exit__(self, *exc):
+        if self.sim is not None:
+            self.sim.stop()
+        return False
