@@ -597,7 +597,7 @@ class Dataset:
             seen.update(unique.tolist())
             report.parts_checked += 1
             report.rows_checked += int(meta.metadata.num_rows)
-        if self.parts:
+        if self.parts and not report.problems:  # compare with trials.parquet once the parts are sound
             tpath = self.path / "trials.parquet"
             if not tpath.exists():
                 report.problems.append("trials.parquet is missing")
