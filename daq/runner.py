@@ -55,6 +55,7 @@ class RunResult:
     faults: list[dict] = field(default_factory=list)
     suspensions: int = 0
     elapsed_s: float = 0.0
+    signal: str | None = None  # set when an operator's SIGINT/SIGTERM stopped the run
 
 
 def default_run_id(protocol: Protocol) -> str:
@@ -208,7 +209,7 @@ class Runner:
         self._trial = None
         run_id = self.writer.manifest["run_id"]
         self.observer.run_started(run_id=run_id, path=self.writer.path, total=len(schedule), done=len(done))
-        status, reason = "aborted", None
+        status, reason, stop_signal = "aborted", None, None
         old_handlers = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -226,7 +227,8 @@ class Runner:
             self._commit()
             status = "complete"
         except (Interrupted, KeyboardInterrupt) as exc:
-            status, reason = "interrupted", f"stopped by {exc or 'SIGINT'}"
+            stop_signal = str(exc) or "SIGINT"
+            status, reason = "interrupted", f"stopped by {stop_signal}"
         except ProtocolAborted as exc:
             status, reason = exc.status, str(exc)
         except InstrumentError as exc:  # outside a trial (setup): resumable
@@ -247,7 +249,7 @@ class Runner:
             self.journal("run", status, reason or "")
             self.writer.close(status, reason=reason)  # commits whole trials measured before a stop
         result = RunResult(self.writer.path, run_id, status, len(self.writer.committed_trials), len(schedule), reason,
-                           self.faults, self.suspensions, time.monotonic() - t0)
+                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal)
         self.observer.run_finished(result)
         return result
 

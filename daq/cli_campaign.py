@@ -1,0 +1,105 @@
+"""``corrlab campaign run|resume|status``: overnight queues of protocol runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def campaign():
+    """Overnight queues of protocol runs: run, resume, status."""
+
+
+def _run(file: Path, at: str | None, resume: bool) -> None:
+    from rich.console import Console
+
+    from daq.campaign import Campaign, execute
+    from daq.progress import RichObserver
+
+    console = Console(highlight=False)
+    camp = Campaign.load(file)
+    observers = []
+
+    def factory(entry):
+        console.rule(f"run {entry['index']}: {entry['run_id']}")
+        obs = RichObserver(console)
+        obs.__enter__()
+        observers.append(obs)
+        return obs
+
+    def waiting(left):
+        if int(left) % 600 == 0:
+            console.print(f"waiting {left / 60:.0f} min for the start")
+
+    try:
+        state = execute(camp, at=at, resume=resume, observer_factory=factory, on_wait=waiting)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]campaign halted[/]; continue with: corrlab campaign resume {file}")
+        sys.exit(3)
+    finally:
+        for obs in observers:
+            obs.__exit__(None, None, None)
+    _print_status(console, camp, state)
+
+
+@campaign.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--at", "at", metavar="HH:MM", help="wait until this local time before starting")
+def run_cmd(file, at):
+    """Run the campaign FILE's queue in order (after waiting for --at, if given)."""
+    if at is not None:
+        from daq.campaign import parse_hhmm
+
+        try:
+            parse_hhmm(at)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--at") from exc
+    _run(file, at, resume=False)
+
+
+@campaign.command("resume")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def resume_cmd(file):
+    """Continue the campaign FILE where it stopped (after a crash, a reboot or Ctrl-C)."""
+    _run(file, None, resume=True)
+
+
+@campaign.command("status")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def status_cmd(file):
+    """The morning summary: per run its status, trials, faults, time and verdict."""
+    from rich.console import Console
+
+    from daq.campaign import Campaign
+
+    camp = Campaign.load(file)
+    state = camp.read_state()
+    console = Console(highlight=False)
+    if state is None:
+        console.print(f"campaign {camp.spec.campaign.name} has not started (no {camp.state_path})")
+        return
+    _print_status(console, camp, state)
+
+
+def _print_status(console, camp, state) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"campaign {state['campaign']}")
+    for col in ("#", "run", "status", "trials", "faults", "suspensions", "time", "verdict", "reason"):
+        table.add_column(col, overflow="fold")
+    colour = {"complete": "green", "interrupted": "yellow", "failed": "red", "running": "cyan"}
+    for e in state["queue"]:
+        planned = e.get("trials_planned")
+        table.add_row(
+            str(e["index"]), e["run_id"], f"[{colour.get(e['status'], 'white')}]{e['status']}[/]",
+            f"{e['trials_committed']}/{planned if planned is not None else '?'}", str(len(e["faults"])),
+            str(e["suspensions"]), f"{e['elapsed_s']:.0f} s", str(e.get("verdict") or "-"), e.get("reason") or "",
+        )
+    console.print(table)
+    for e in state["queue"]:
+        for fault in e["faults"]:
+            console.print(f"  run {e['index']} fault: {fault}")
+    console.print(f"log: {camp.log_path}")
