@@ -1,0 +1,556 @@
+"""TCP servers for the simulated bench: one per instrument, on 127.0.0.1 only.
+
+A :class:`SimServer` accepts raw-socket connections (``TCPIP0::127.0.0.1::<port>::SOCKET``
+for pyvisa-py), splits the byte stream into messages on ``\\n`` (an optional ``\\r`` before it
+is dropped), hands each message to its dialect model (``instruments.sim.models``) and sends
+back whatever the model answers, as the model frames it (text replies carry the model's
+terminator; binary replies such as the SR830 ``TRCB?`` go out exactly as produced, with
+``sendall`` and no extra copy). Each connection has its own daemon thread; the model
+serialises access to the shared bench state.
+
+Fault injection (:class:`Faults`) is deterministic: every fault is counted in commands,
+queries or connections, except ``refuse(seconds=...)``, which is the wall-clock time an
+instrument takes to boot. Faults come from the bench file's ``[faults.<role>]`` table
+(:meth:`Faults.configure`, option names in :data:`FAULT_OPTIONS`) or from tests::
+
+    server.faults.drop_after(3)                      # serve 3 commands, then close the socket
+    server.faults.delay_replies(1, seconds=1.0)      # the next reply arrives 1 s late
+    server.faults.delay_replies(pattern=r"^KRDG")    # every matching query is late
+    server.faults.garble_replies(2)                  # the next 2 replies are garbage
+    server.faults.refuse(seconds=0.5)                # port not listening for 0.5 s
+    server.faults.refuse(connections=2)              # reset the next 2 connections at once
+
+What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
+
+* late reply: ``VisaIOError`` (``VI_ERROR_TMO``) when the delay exceeds the client timeout;
+  the late reply then sits in the socket and answers the *next* query (clear or reconnect).
+* dropped connection: the next query times out (``VI_ERROR_TMO``, pyvisa-py reads the
+  closed socket as "no data") or raises ``ConnectionResetError``; later writes raise
+  ``BrokenPipeError`` / ``ConnectionResetError``.
+* refused (not listening): ``open_resource`` succeeds, the first I/O raises
+  ``ConnectionRefusedError``.
+* refused (connection reset on accept): ``open_resource`` succeeds, the first I/O raises
+  ``ConnectionResetError`` or ``BrokenPipeError``.
+* garbage: a well-framed reply that is not a number; the driver's parser fails.
+
+Counters (:class:`ServerStats`, ``server.stats``) record connections, commands, queries
+and every fault served, so tests assert on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable
+
+from corrlab.errors import PlanError
+
+log = logging.getLogger("instruments.sim.server")
+
+LOOPBACK = "127.0.0.1"
+GARBAGE = b"?GARBLED:%#"  # printable, not a number, not a block header
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 33500 arb upload of 16 Mpts in DAC text fits
+_POLL_S = 0.05  # how often idle threads look at the stop flag
+
+
+@dataclass
+class ServerStats:
+    """What a server has served; read under ``lock`` for a consistent snapshot."""
+
+    connections: int = 0  # accepted and served
+    commands: int = 0  # messages (lines) received
+    queries: int = 0  # messages that produced a reply
+    bytes_sent: int = 0
+    refused: int = 0  # connection attempts refused or reset by a fault
+    dropped: int = 0  # connections closed by a fault
+    delayed: int = 0  # replies delayed by a fault
+    garbled: int = 0  # replies replaced with garbage by a fault
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
+
+
+def _check_count(name: str, value: Any, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PlanError(f"faults.{name} must be a non-negative integer; got {value!r}")
+    return value
+
+
+def _check_seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        raise PlanError(f"faults.{name} must be a number of seconds in [0, 3600]; got {value!r}")
+    return float(value)
+
+
+def _check_pattern(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PlanError(f"faults.{name} must be a regular expression string; got {value!r}")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PlanError(f"faults.{name}: invalid regular expression {value!r} ({exc})") from exc
+    return value
+
+
+@dataclass
+class Faults:
+    """Faults one server injects. Fields are the bench-file options (``[faults.<role>]``).
+
+    Counted faults are consumed as they are served; ``pattern`` faults with a count of 0
+    apply to every matching query until cleared. All methods are thread-safe.
+    """
+
+    drop_after_commands: int | None = None  # serve this many more commands, then close
+    drop_times: int = 1  # how many times the drop repeats (counting restarts each time)
+    drop_reset: bool = False  # close with RST (SO_LINGER 0) instead of FIN
+    delay_queries: int = 0  # delay the next K replies (or the next K matching delay_pattern)
+    delay_pattern: str | None = None  # regex searched in the query; alone: every match
+    delay_s: float = 1.0  # how late a delayed reply is
+    garble_queries: int = 0  # replace the next K replies with garbage
+    garble_pattern: str | None = None
+    refuse_s: float = 0.0  # at start: the port does not listen for this long
+    refuse_connections: int = 0  # reset the next n connections as soon as they are accepted
+    name: str = field(default="server", repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _server: Any = field(default=None, repr=False, compare=False)
+    _drop_left: int | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._drop_left = self.drop_after_commands
+
+    def _validate(self) -> None:
+        _check_count("drop_after_commands", self.drop_after_commands, allow_none=True)
+        _check_count("drop_times", self.drop_times)
+        if not isinstance(self.drop_reset, bool):
+            raise PlanError(f"faults.drop_reset must be true or false; got {self.drop_reset!r}")
+        _check_count("delay_queries", self.delay_queries)
+        _check_pattern("delay_pattern", self.delay_pattern)
+        _check_seconds("delay_s", self.delay_s)
+        _check_count("garble_queries", self.garble_queries)
+        _check_pattern("garble_pattern", self.garble_pattern)
+        _check_seconds("refuse_s", self.refuse_s)
+        _check_count("refuse_connections", self.refuse_connections)
+
+    # -- configuration ------------------------------------------------------------------
+    def configure(self, **options: Any) -> "Faults":
+        """Set faults from a bench file's ``[faults.<role>]`` table (names: FAULT_OPTIONS)."""
+        unknown = sorted(set(options) - set(FAULT_OPTIONS))
+        if unknown:
+            raise PlanError(
+                f"faults.{self.name}: unknown option {unknown[0]!r}; options are {', '.join(FAULT_OPTIONS)}"
+            )
+        with self._lock:
+            old = {k: getattr(self, k) for k in FAULT_OPTIONS}
+            for key, value in options.items():
+                setattr(self, key, value)
+            try:
+                self._validate()
+            except PlanError as exc:
+                for key, value in old.items():
+                    setattr(self, key, value)
+                raise PlanError(str(exc).replace("faults.", f"faults.{self.name}.", 1)) from exc
+            self._drop_left = self.drop_after_commands
+        if options.get("refuse_s"):
+            self._notify_refuse(float(options["refuse_s"]))
+        return self
+
+    def clear(self) -> None:
+        """Remove every pending fault."""
+        with self._lock:
+            self.drop_after_commands = None
+            self._drop_left = None
+            self.drop_times = 1
+            self.drop_reset = False
+            self.delay_queries = 0
+            self.delay_pattern = None
+            self.garble_queries = 0
+            self.garble_pattern = None
+            self.refuse_connections = 0
+            self.refuse_s = 0.0
+
+    # -- the test API ---------------------------------------------------------------------
+    def drop_after(self, n: int, *, times: int = 1, reset: bool = False) -> None:
+        """Serve ``n`` more commands, then close the connection (``times`` times over)."""
+        self.configure(drop_after_commands=n, drop_times=times, drop_reset=reset)
+
+    def delay_replies(self, count: int = 0, *, seconds: float = 1.0, pattern: str | None = None) -> None:
+        """Delay replies by ``seconds``: the next ``count`` (matching ``pattern`` if given),
+        or with ``count=0`` every query matching ``pattern``."""
+        if not count and pattern is None:
+            raise PlanError("delay_replies needs a count, a pattern or both")
+        self.configure(delay_queries=count, delay_pattern=pattern, delay_s=seconds)
+
+    def garble_replies(self, count: int = 0, *, pattern: str | None = None) -> None:
+        """Reply with garbage: the next ``count`` replies (matching ``pattern`` if given),
+        or with ``count=0`` every query matching ``pattern``."""
+        if not count and pattern is None:
+            raise PlanError("garble_replies needs a count, a pattern or both")
+        self.configure(garble_queries=count, garble_pattern=pattern)
+
+    def refuse(self, *, seconds: float = 0.0, connections: int = 0) -> None:
+        """Refuse connections: stop listening for ``seconds`` (ECONNREFUSED, also on a running
+        server: existing connections stay up), and/or reset the next ``connections``."""
+        if not seconds and not connections:
+            raise PlanError("refuse needs seconds, connections or both")
+        self.configure(refuse_s=seconds, refuse_connections=connections)
+
+    # -- decisions, called by the server ------------------------------------------------------
+    def _notify_refuse(self, seconds: float) -> None:
+        server = self._server
+        if server is not None:
+            server._go_down(seconds)
+
+    def take_refusal(self) -> bool:
+        with self._lock:
+            if self.refuse_connections > 0:
+                self.refuse_connections -= 1
+                return True
+            return False
+
+    def take_drop(self) -> tuple[bool, bool]:
+        """After a command was served: (drop now?, with RST?)."""
+        with self._lock:
+            if self._drop_left is None:
+                return False, False
+            if self._drop_left > 0:
+                self._drop_left -= 1
+            if self._drop_left > 0:
+                return False, False
+            self.drop_times -= 1
+            if self.drop_times > 0:
+                self._drop_left = self.drop_after_commands
+            else:
+                self._drop_left = None
+                self.drop_after_commands = None
+                self.drop_times = 1
+            return True, self.drop_reset
+
+    def _take(self, message: str, count_attr: str, pattern_attr: str) -> bool:
+        count = getattr(self, count_attr)
+        pattern = getattr(self, pattern_attr)
+        if pattern is not None and not re.search(pattern, message):
+            return False
+        if count > 0:
+            setattr(self, count_attr, count - 1)
+            if count == 1:
+                setattr(self, pattern_attr, None)
+            return True
+        return pattern is not None
+
+    def take_reply_faults(self, message: str) -> tuple[float, bool]:
+        """For a query about to be answered: (delay in seconds or 0, garble?)."""
+        with self._lock:
+            delay = self.delay_s if self._take(message, "delay_queries", "delay_pattern") else 0.0
+            garble = self._take(message, "garble_queries", "garble_pattern")
+            return delay, garble
+
+
+FAULT_OPTIONS: tuple[str, ...] = (
+    "drop_after_commands", "drop_times", "drop_reset",
+    "delay_queries", "delay_pattern", "delay_s",
+    "garble_queries", "garble_pattern",
+    "refuse_s", "refuse_connections",
+)
+
+
+def _reply_size(parts: Iterable[bytes | memoryview]) -> int:
+    return sum(memoryview(p).nbytes for p in parts)
+
+
+class SimServer:
+    """One simulated instrument: a TCP server on 127.0.0.1 in front of a dialect model.
+
+    ``model`` has ``handle(message: str) -> list[bytes | memoryview]`` (the reply buffers,
+    empty when the message asks for nothing). ``port=0`` picks a free port; ``name`` (the
+    bench role) appears in log lines and fault messages.
+    """
+
+    def __init__(self, model, *, host: str = LOOPBACK, port: int = 0, name: str | None = None,
+                 faults: Faults | None = None, history: int = 2000):
+        if host != LOOPBACK:
+            raise PlanError(f"simulated servers bind to {LOOPBACK} only; got {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise PlanError(f"simulated server port must be an integer in [0, 65535]; got {port!r}")
+        self.model = model
+        self.host = host
+        self.name = name or getattr(model, "name", type(model).__name__)
+        self.faults = faults or Faults()
+        self.faults.name = self.name
+        self.faults._server = self
+        self.stats = ServerStats()
+        self.received: deque[str] = deque(maxlen=history)  # the last messages, verbatim
+        self._requested_port = port
+        self._port: int | None = None
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._started = False
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._accept_thread: threading.Thread | None = None
+        self._down_until = 0.0  # monotonic time before which the port does not listen
+        self._down_request: float | None = None
+        self._down_ack = threading.Event()
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise PlanError(f"simulated server {self.name} is not started")
+        return self._port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def resource(self) -> str:
+        """The VISA resource string clients open (pyvisa-py raw socket)."""
+        return f"TCPIP0::{self.host}::{self.port}::SOCKET"
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stop.is_set()
+
+    # -- life cycle --------------------------------------------------------------------------------
+    def start(self) -> "SimServer":
+        if self._started:
+            raise PlanError(f"simulated server {self.name} is already started")
+        sock = self._bind(self._requested_port)
+        self._port = sock.getsockname()[1]
+        refuse = self.faults.refuse_s
+        if refuse > 0:
+            # bound but not listening: connection attempts get ECONNREFUSED, the port is ours
+            self._down_until = time.monotonic() + refuse
+        else:
+            sock.listen(16)
+        self._listener = sock
+        self._started = True
+        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"sim-{self.name}-accept", daemon=True)
+        self._accept_thread.start()
+        log.debug("%s listening on %s:%d", self.name, self.host, self._port)
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close the listener and every connection; join the threads (bounded)."""
+        if not self._started:
+            return
+        self._stop.set()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            _hard_close(conn, shutdown=True)
+        deadline = time.monotonic() + timeout
+        if self._accept_thread is not None:
+            self._accept_thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self._started = False
+
+    def __enter__(self) -> "SimServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> bool:
+        self.stop()
+        return False
+
+    def __repr__(self) -> str:
+        where = f"{self.host}:{self._port}" if self._port else "not started"
+        return f"<SimServer {self.name} {where}>"
+
+    # -- listening -------------------------------------------------------------------------------
+    def _bind(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, port))
+        except OSError as exc:
+            sock.close()
+            raise PlanError(f"simulated server {self.name}: cannot bind {self.host}:{port} ({exc.strerror})") from exc
+        return sock
+
+    def _go_down(self, seconds: float) -> None:
+        """Stop listening for ``seconds`` (called from Faults; waits for the accept thread)."""
+        if not self.running:
+            return  # start() reads refuse_s itself
+        self._down_ack.clear()
+        self._down_request = seconds
+        if not self._down_ack.wait(2.0):
+            raise PlanError(f"simulated server {self.name}: the accept thread did not stop listening")
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._down_request is not None:
+                seconds, self._down_request = self._down_request, None
+                if self._listener is not None:
+                    self._listener.close()
+                # a fresh socket on the same port, bound but not listening: refused
+                self._listener = self._rebind()
+                self._down_until = time.monotonic() + seconds
+                self._down_ack.set()
+            if self._down_until:
+                remaining = self._down_until - time.monotonic()
+                if remaining > 0:
+                    self._stop.wait(min(remaining, _POLL_S))
+                    continue
+                self._down_until = 0.0
+                if self._listener is None:
+                    self._listener = self._rebind()
+                if self._listener is None:
+                    return
+                self._listener.listen(16)
+            listener = self._listener
+            if listener is None:
+                return
+            try:
+                ready, _, _ = select.select([listener], [], [], _POLL_S)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                continue
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            if self.faults.take_refusal():
+                self.stats.add(refused=1)
+                log.info("%s: fault: connection reset on accept", self.name)
+                _hard_close(conn, reset=True)
+                continue
+            self.stats.add(connections=1)
+            t = threading.Thread(target=self._serve, args=(conn,), name=f"sim-{self.name}-conn", daemon=True)
+            with self._lock:
+                self._conns.add(conn)
+                self._threads.add(t)
+            t.start()
+
+    def _rebind(self) -> socket.socket | None:
+        for _ in range(40):
+            try:
+                return self._bind(self._port or 0)
+            except PlanError:
+                if self._stop.wait(_POLL_S):
+                    return None
+        log.error("%s: could not re-bind port %s", self.name, self._port)
+        return None
+
+    # -- one connection -----------------------------------------------------------------------------
+    def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray()
+        scanned = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    ready, _, _ = select.select([conn], [], [], _POLL_S)
+                except (OSError, ValueError):
+                    return
+                if not ready:
+                    continue
+                try:
+                    data = conn.recv(1 << 16)
+                except OSError:
+                    return
+                if not data:
+                    return  # the client closed
+                buf += data
+                while True:
+                    i = buf.find(b"\n", scanned)
+                    if i < 0:
+                        scanned = len(buf)
+                        if len(buf) > MAX_MESSAGE_BYTES:
+                            log.error("%s: message longer than %d bytes without a terminator; closing",
+                                      self.name, MAX_MESSAGE_BYTES)
+                            return
+                        break
+                    line = bytes(buf[:i])
+                    del buf[: i + 1]
+                    scanned = 0
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    message = line.decode("latin-1")
+                    if not message.strip():
+                        continue
+                    if not self._handle(conn, message):
+                        return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+                self._threads.discard(threading.current_thread())
+            _hard_close(conn)
+
+    def _handle(self, conn: socket.socket, message: str) -> bool:
+        """Serve one message; False when the connection must end."""
+        self.stats.add(commands=1)
+        self.received.append(message)
+        try:
+            parts = self.model.handle(message)
+        except Exception:  # a model bug must not kill the bench silently: log it, keep serving
+            log.exception("%s: the model failed on %r", self.name, message)
+            parts = []
+        if parts:
+            self.stats.add(queries=1)
+            delay, garble = self.faults.take_reply_faults(message)
+            if garble:
+                self.stats.add(garbled=1)
+                log.info("%s: fault: garbage reply to %r", self.name, message)
+                parts = [GARBAGE + getattr(self.model, "terminator", b"\n")]
+            if delay > 0:
+                self.stats.add(delayed=1)
+                log.info("%s: fault: reply to %r delayed %.3f s", self.name, message, delay)
+                if self._stop.wait(delay):
+                    return False
+            try:
+                for part in parts:
+                    conn.sendall(part)
+            except OSError:
+                return False
+            self.stats.add(bytes_sent=_reply_size(parts))
+        drop, reset = self.faults.take_drop()
+        if drop:
+            self.stats.add(dropped=1)
+            log.info("%s: fault: connection dropped after %r", self.name, message)
+            _hard_close(conn, reset=reset)
+            return False
+        return True
+
+
+def _hard_close(conn: socket.socket, *, reset: bool = False, shutdown: bool = False) -> None:
+    try:
+        if reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif shutdown:
+            conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
+
+
+__all__ = ["SimServer", "Faults", "ServerStats", "FAULT_OPTIONS", "LOOPBACK", "GARBAGE"]
