@@ -13,7 +13,7 @@ queries or connections, except ``refuse(seconds=...)``, which is the wall-clock 
 instrument takes to boot. Faults come from the bench file's ``[faults.<role>]`` table
 (:meth:`Faults.configure`, option names in :data:`FAULT_OPTIONS`) or from tests::
 
-    server.faults.drop_after(3)                      # serve 3 commands, then close the socket
+    server.faults.drop_after(3)                      # serve 3 commands, close on the 4th
     server.faults.delay_replies(1, seconds=1.0)      # the next reply arrives 1 s late
     server.faults.delay_replies(pattern=r"^KRDG")    # every matching query is late
     server.faults.garble_replies(2)                  # the next 2 replies are garbage
@@ -23,10 +23,11 @@ instrument takes to boot. Faults come from the bench file's ``[faults.<role>]`` 
 What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
 
 * late reply: ``VisaIOError`` (``VI_ERROR_TMO``) when the delay exceeds the client timeout;
-  the late reply then sits in the socket and answers the *next* query (clear or reconnect).
-* dropped connection: the next query times out (``VI_ERROR_TMO``, pyvisa-py reads the
-  closed socket as "no data") or raises ``ConnectionResetError``; later writes raise
-  ``BrokenPipeError`` / ``ConnectionResetError``.
+  the late reply then answers the *next* query, and every later query gets the answer of
+  the one before it, until the client clears the socket or reconnects.
+* dropped connection (FIN): the query that met the drop times out (``VI_ERROR_TMO`` after
+  the full timeout: pyvisa-py reads the closed socket as "no data"); later writes raise
+  ``BrokenPipeError``. With ``reset`` (RST): ``ConnectionResetError`` at once.
 * refused (not listening): ``open_resource`` succeeds, the first I/O raises
   ``ConnectionRefusedError``.
 * refused (connection reset on accept): ``open_resource`` succeeds, the first I/O raises
@@ -118,7 +119,7 @@ class Faults:
     apply to every matching query until cleared. All methods are thread-safe.
     """
 
-    drop_after_commands: int | None = None  # serve this many more commands, then close
+    drop_after_commands: int | None = None  # serve this many more commands; close on the next
     drop_times: int = 1  # how many times the drop repeats (counting restarts each time)
     drop_reset: bool = False  # close with RST (SO_LINGER 0) instead of FIN
     delay_queries: int = 0  # delay the next K replies (or the next K matching delay_pattern)
@@ -189,7 +190,8 @@ class Faults:
 
     # -- the test API ---------------------------------------------------------------------
     def drop_after(self, n: int, *, times: int = 1, reset: bool = False) -> None:
-        """Serve ``n`` more commands, then close the connection (``times`` times over)."""
+        """Serve ``n`` more commands and close the connection when the next one arrives (it is
+        not served); ``times`` drops in all, ``n`` commands apart; ``reset`` closes with RST."""
         self.configure(drop_after_commands=n, drop_times=times, drop_reset=reset)
 
     def delay_replies(self, count: int = 0, *, seconds: float = 1.0, pattern: str | None = None) -> None:
@@ -227,14 +229,14 @@ class Faults:
             return False
 
     def take_drop(self) -> tuple[bool, bool]:
-        """After a command was served: (drop now?, with RST?)."""
+        """A command arrived: (drop the connection instead of serving it?, with RST?)."""
         with self._lock:
             if self._drop_left is None:
                 return False, False
             if self._drop_left > 0:
                 self._drop_left -= 1
-            if self._drop_left > 0:
                 return False, False
+            reset = self.drop_reset
             self.drop_times -= 1
             if self.drop_times > 0:
                 self._drop_left = self.drop_after_commands
@@ -242,7 +244,8 @@ class Faults:
                 self._drop_left = None
                 self.drop_after_commands = None
                 self.drop_times = 1
-            return True, self.drop_reset
+                self.drop_reset = False
+            return True, reset
 
     def _take(self, message: str, count_attr: str, pattern_attr: str) -> bool:
         count = getattr(self, count_attr)
@@ -507,6 +510,12 @@ class SimServer:
         """Serve one message; False when the connection must end."""
         self.stats.add(commands=1)
         self.received.append(message)
+        drop, reset = self.faults.take_drop()
+        if drop:
+            self.stats.add(dropped=1)
+            log.info("%s: fault: connection dropped on %r (not served)", self.name, message)
+            _hard_close(conn, reset=reset)
+            return False
         try:
             parts = self.model.handle(message)
         except Exception:  # a model bug must not kill the bench silently: log it, keep serving
@@ -530,12 +539,6 @@ class SimServer:
             except OSError:
                 return False
             self.stats.add(bytes_sent=_reply_size(parts))
-        drop, reset = self.faults.take_drop()
-        if drop:
-            self.stats.add(dropped=1)
-            log.info("%s: fault: connection dropped after %r", self.name, message)
-            _hard_close(conn, reset=reset)
-            return False
         return True
 
 
