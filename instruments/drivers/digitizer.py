@@ -117,10 +117,11 @@ class FastDigitizer(SCPIMixin, Instrument):
     """
 
     sample_rate = Instrument.control(
-        "SRAT?", "SRAT %.10g",
-        """Control the sample rate in Hz (float, 1 to 1e8; never rounded or clipped).""",
+        "SRAT?", "SRAT %s",
+        """Control the sample rate in Hz (float, 1 to 1e8; sent exactly, never rounded or clipped).""",
         validator=strict_finite_range,
         values=[1.0, MAX_SAMPLE_RATE],
+        set_process=lambda v: repr(float(v)),
     )
 
     record_length = Instrument.control(

@@ -1966,7 +1966,7 @@ class FastDigitizerModel(ScpiModel):
 
     def _srate(self, call: Call):
         if call.query:
-            return f"{self.d.sample_rate:.10g}"
+            return repr(float(self.d.sample_rate))
         self.d.sample_rate = _number(call.one("SRAT"), "SRAT", 1.0, 100e6)
 
     def _length(self, call: Call):
