@@ -219,7 +219,14 @@ class Isolation(Role):
         (self.driver.close if on else self.driver.open)(self.environment)
 
     def closed_channels(self) -> list[int]:
-        return sorted(int(c) for c in self.driver.closed_channels)
+        # pymeasure 0.16 applies its list cleaner only to multi-value replies: a single
+        # channel ("(@101)") or none ("(@)") comes back as the raw string
+        from pymeasure.instruments.keithley.keithley2750 import clean_closed_channels
+
+        value = self.driver.closed_channels
+        if isinstance(value, str):
+            value = clean_closed_channels(value)
+        return sorted(int(c) for c in value)
 
     def safe_state(self) -> None:
         self.driver.open_all()
