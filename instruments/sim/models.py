@@ -1647,7 +1647,7 @@ class ESP300Model(DialectModel):
 
     def record_error(self, err: CommandError, command: str) -> None:
         self.errors_served += 1
-        self.errors.append(err.code if isinstance(err, EspError) else 6)
+        self.errors.append(err.code if err.code > 0 else 6)
 
     def execute(self, command: str) -> str | None:
         up = command.strip()
@@ -1656,15 +1656,15 @@ class ESP300Model(DialectModel):
             return scpi
         m = self._CMD.match(up)
         if not m:
-            raise EspError(6)
+            raise Unrecognised(6, "COMMAND DOES NOT EXIST")
         axis_text, name, query, arg = m.group(1), m.group(2).upper(), bool(m.group(3)), m.group(4).strip()
         if name in ("TE", "TB", "VE"):
             if axis_text or not query:
-                raise EspError(6)
+                raise Unrecognised(6, "COMMAND DOES NOT EXIST")
             return self._controller_query(name)
         handler = getattr(self, "_ax_" + name, None)
         if handler is None:
-            raise EspError(6)
+            raise Unrecognised(6, "COMMAND DOES NOT EXIST")
         if not axis_text:
             raise EspError(37)
         axis = int(axis_text)

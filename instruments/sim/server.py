@@ -360,8 +360,11 @@ class SimServer:
         self._stop.set()
         with self._lock:
             conns = list(self._conns)
-        for conn in conns:
-            _hard_close(conn, shutdown=True)
+        for conn in conns:  # wake the threads; each closes its own socket
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         if self._accept_thread is not None:
             self._accept_thread.join(max(0.0, deadline - time.monotonic()))
@@ -369,6 +372,10 @@ class SimServer:
             threads = list(self._threads)
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            leftovers = list(self._conns)
+        for conn in leftovers:  # threads that did not end in time are daemons; close their sockets
+            _hard_close(conn)
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -447,6 +454,9 @@ class SimServer:
             self.stats.add(connections=1)
             t = threading.Thread(target=self._serve, args=(conn,), name=f"sim-{self.name}-conn", daemon=True)
             with self._lock:
+                if self._stop.is_set():
+                    _hard_close(conn)
+                    return
                 self._conns.add(conn)
                 self._threads.add(t)
             t.start()
@@ -463,10 +473,10 @@ class SimServer:
 
     # -- one connection -----------------------------------------------------------------------------
     def _serve(self, conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray()
         scanned = 0
         try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while not self._stop.is_set():
                 try:
                     ready, _, _ = select.select([conn], [], [], _POLL_S)
@@ -500,6 +510,8 @@ class SimServer:
                         continue
                     if not self._handle(conn, message):
                         return
+        except OSError as exc:  # the socket died under us (stop(), the peer): the connection ends
+            log.debug("%s: connection ended: %s", self.name, exc)
         finally:
             with self._lock:
                 self._conns.discard(conn)
@@ -542,12 +554,10 @@ class SimServer:
         return True
 
 
-def _hard_close(conn: socket.socket, *, reset: bool = False, shutdown: bool = False) -> None:
+def _hard_close(conn: socket.socket, *, reset: bool = False) -> None:
     try:
         if reset:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        elif shutdown:
-            conn.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
     try:
