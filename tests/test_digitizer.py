@@ -145,7 +145,17 @@ def test_record_tag_is_stamped_and_reaches_the_world(rig):
     assert world.begun == [7, 8]
 
 
-def test_payloads_full_of_newline_bytes(rig):
+@pytest.fixture(params=["socket", "read_bytes"])
+def read_path(request, monkeypatch):
+    """Run a test over the pyvisa-py socket path and over the portable read_bytes path."""
+    import instruments.drivers.digitizer as module
+
+    if request.param == "read_bytes":
+        monkeypatch.setattr(module, "_socket_reader", lambda conn: None)
+    return request.param
+
+
+def test_payloads_full_of_newline_bytes(rig, read_path):
     lf = np.frombuffer(b"\n" * 4, dtype="<f4")[0]
 
     def maker(channels, points, _):
@@ -164,6 +174,18 @@ def test_payloads_full_of_newline_bytes(rig):
     # the termination is back on after the block: ordinary queries still end at LF
     assert dig.adapter.connection.get_visa_attribute(pyvisa.constants.VI_ATTR_TERMCHAR_EN)
     assert dig.record_length == 100_003
+
+
+def test_block_bytes_already_buffered_by_pyvisa_py_are_used(rig, read_path):
+    """A text reply and a block in one stream: pyvisa-py's text read buffers part of the block."""
+    state, _, _, dig = rig()
+    dig.record_length = 50_000
+    dig.arm()
+    dig.write("*OPC?;FETC:DATA? 2")
+    assert dig.read() == "1"
+    payload = dig.read_block()
+    assert bytes(payload) == state.digitizer.record[1].tobytes()
+    assert dig.id == "CORRLAB,FD2,SIM0001,1.0"
 
 
 def test_block_framing_is_exactly_ieee_488_2(rig):
@@ -259,6 +281,7 @@ def test_malformed_blocks_raise_instrument_error(reply, message):
             dig.adapter.close()
 
 
+@pytest.mark.usefixtures("read_path")
 def test_a_truncated_block_times_out():
     with SimServer(CannedModel(b"#3100" + b"\x0a" * 40)) as server:
         dig = FastDigitizer(server.resource, visa_library="@py", read_termination="\n", timeout=200)

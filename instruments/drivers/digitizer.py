@@ -40,14 +40,21 @@ character, and a float32 payload holds about one 0x0A byte in 256, so the ordina
 returns thousands of times per megabyte. :meth:`FastDigitizer.read_block` turns the
 termination character off for the block only (restored afterwards, even on errors; pyvisa's
 own ``read_termination_context`` does not restore on an exception), reads the ``#<n><len>``
-header, the payload in one ``read_bytes`` call, and consumes the trailing LF. Under pyvisa-py
-it also lets each ``recv()`` take up to 1 MiB instead of 4 KiB for the block (the session's
-``max_recv_size``, restored afterwards; other VISA libraries are left alone). A malformed
+header, the payload, and consumes the trailing LF. Under pyvisa-py's raw-socket session the
+payload goes straight from the socket into one preallocated buffer (``recv_into``; pyvisa-py's
+own loop allocates a buffer per ``recv`` and copies the payload about five times), honouring
+the bytes pyvisa-py already buffered and the resource's timeout; with any other VISA library
+the payload is one ``read_bytes`` call with the termination off. A malformed
 header raises :class:`~corrlab.errors.InstrumentError` naming the problem after a bounded
 drain of what is left in the socket.
 """
 
 from __future__ import annotations
+
+import math
+import select
+import socket
+import time
 
 import numpy as np
 import pyvisa
@@ -62,7 +69,6 @@ MAX_SAMPLE_RATE = 100e6
 _BLOCK_TERMINATOR = b"\n"
 _DRAIN_TIMEOUT_MS = 50
 _DRAIN_MAX_BYTES = 256 * 1024 * 1024
-_RECV_SIZE = 1 << 20  # bytes per recv() during a block read (pyvisa-py's default is 4096)
 
 
 def _pyvisa_py_session(conn):
@@ -71,6 +77,47 @@ def _pyvisa_py_session(conn):
     if not isinstance(sessions, dict):
         return None
     return sessions.get(getattr(conn, "session", None))
+
+
+def _socket_reader(conn):
+    """For a pyvisa-py raw-socket session: a function reading exactly n bytes into one buffer.
+
+    pyvisa-py's ``read`` allocates a fresh buffer per ``recv`` and copies the payload about
+    five times on its way out; this reads with ``recv_into`` into one preallocated buffer.
+    It first takes whatever pyvisa-py already holds in its pending buffer, waits with
+    ``select`` within the resource's timeout like pyvisa-py, and raises ``VisaIOError``
+    (``VI_ERROR_TMO``) on timeout. Returns None for any other session (NI-VISA, serial,
+    a pyvisa-py without these attributes): the caller then uses ``read_bytes``.
+    """
+    session = _pyvisa_py_session(conn)
+    sock = getattr(session, "interface", None)
+    if not isinstance(sock, socket.socket) or not isinstance(getattr(session, "_pending_buffer", None), bytearray):
+        return None
+
+    def read_exactly(n: int) -> bytearray:
+        out = bytearray(n)
+        view = memoryview(out)
+        pending = session._pending_buffer
+        got = min(len(pending), n)
+        if got:
+            view[:got] = pending[:got]
+            del pending[:got]
+        timeout = conn.timeout  # ms; None or inf: wait for ever
+        deadline = None if timeout is None or math.isinf(timeout) else time.monotonic() + timeout / 1000.0
+        while got < n:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_timeout)
+            ready, _, _ = select.select([sock], [], [], remaining)
+            if not ready:
+                continue
+            k = sock.recv_into(view[got:], n - got)
+            if k == 0:
+                raise ConnectionAbortedError(f"the instrument closed the connection {got} bytes into a {n}-byte block")
+            got += k
+        return out
+
+    return read_exactly
 
 
 def strict_integer_range(value, values):
@@ -234,26 +281,22 @@ class FastDigitizer(SCPIMixin, Instrument):
         return values.reshape(n_channels, values.size // n_channels)
 
     # -- the block read ------------------------------------------------------------------------
-    def read_block(self) -> bytes:
+    def read_block(self) -> bytes | bytearray:
         """Read one definite-length block (``#<n><len><payload>`` + LF); return the payload."""
         conn = self.adapter.connection
-        if not hasattr(conn, "set_visa_attribute"):
-            return self._read_block_with(self.read_bytes)
+        if not hasattr(conn, "set_visa_attribute"):  # not a VISA resource (e.g. a test adapter)
+            return self._read_block_with(self.read_bytes, self.read_bytes)
         attr = pyvisa.constants.VI_ATTR_TERMCHAR_EN
         previous = conn.get_visa_attribute(attr)
-        session = _pyvisa_py_session(conn)
-        recv_size = getattr(session, "max_recv_size", None)
         conn.set_visa_attribute(attr, pyvisa.constants.VI_FALSE)
         try:
-            if isinstance(recv_size, int) and recv_size < _RECV_SIZE:
-                session.max_recv_size = _RECV_SIZE
-            return self._read_block_with(lambda n: conn.read_bytes(n, chunk_size=max(n, 1)))
+            raw = _socket_reader(conn)
+            payload_reader = raw or (lambda n: conn.read_bytes(n, chunk_size=max(n, 1)))
+            return self._read_block_with(conn.read_bytes, payload_reader)
         finally:
-            if isinstance(recv_size, int):
-                session.max_recv_size = recv_size
             conn.set_visa_attribute(attr, previous)
 
-    def _read_block_with(self, read) -> bytes:
+    def _read_block_with(self, read, read_payload) -> bytes | bytearray:
         head = read(2)
         if head[:1] != b"#":
             self._drain()
@@ -264,7 +307,6 @@ class FastDigitizer(SCPIMixin, Instrument):
             raise InstrumentError(f"{self.name}: malformed block header {head!r}: the length digit count is not a digit")
         n = int(digits)
         if n == 0:
-            # '#0' is an indefinite-length block, except the '#10' empty block handled below
             self._drain()
             raise InstrumentError(f"{self.name}: indefinite-length block (#0) is not part of this dialect")
         length_text = read(n)
@@ -272,7 +314,7 @@ class FastDigitizer(SCPIMixin, Instrument):
             self._drain()
             raise InstrumentError(f"{self.name}: malformed block header {head + length_text!r}: length is not {n} digits")
         length = int(length_text)
-        payload = read(length) if length else b""
+        payload = read_payload(length) if length else b""
         if len(payload) != length:
             raise InstrumentError(f"{self.name}: block announced {length} bytes, received {len(payload)}")
         tail = read(len(_BLOCK_TERMINATOR))
@@ -281,7 +323,7 @@ class FastDigitizer(SCPIMixin, Instrument):
             raise InstrumentError(f"{self.name}: block of {length} bytes not followed by LF (got {tail!r})")
         return payload
 
-    def _floats(self, payload: bytes) -> np.ndarray:
+    def _floats(self, payload: bytes | bytearray) -> np.ndarray:
         if len(payload) % 4:
             raise InstrumentError(f"{self.name}: block of {len(payload)} bytes is not a whole number of float32")
         return np.frombuffer(payload, dtype="<f4").astype(np.float32, copy=False)
