@@ -578,6 +578,12 @@ def test_faults_configure_validates_option_names_and_values():
         f.configure(garble_pattern="(")
     with pytest.raises(PlanError, match="non-negative integer"):
         Faults(drop_after_commands=-1)
+    with pytest.raises(PlanError, match="drop_times must be at least 1"):
+        f.drop_after(2, times=0)
+    f.drop_after(2)
+    assert f.take_drop() == (False, False)
+    f.configure(garble_queries=1)  # configuring another fault leaves the drop countdown running
+    assert f.take_drop() == (False, False) and f.take_drop() == (True, False)
     f.configure(delay_queries=2, delay_pattern="^KRDG", delay_s=0.5)
     assert (f.delay_queries, f.delay_pattern, f.delay_s) == (2, "^KRDG", 0.5)
     assert set(FAULT_OPTIONS) == {"drop_after_commands", "drop_times", "drop_reset", "delay_queries",

@@ -69,7 +69,7 @@ class ServerStats:
     commands: int = 0  # messages (lines) received
     queries: int = 0  # messages that produced a reply
     bytes_sent: int = 0
-    refused: int = 0  # connection attempts refused or reset by a fault
+    refused: int = 0  # connections reset on accept (refusals while not listening never reach us)
     dropped: int = 0  # connections closed by a fault
     delayed: int = 0  # replies delayed by a fault
     garbled: int = 0  # replies replaced with garbage by a fault
@@ -140,7 +140,8 @@ class Faults:
 
     def _validate(self) -> None:
         _check_count("drop_after_commands", self.drop_after_commands, allow_none=True)
-        _check_count("drop_times", self.drop_times)
+        if _check_count("drop_times", self.drop_times) < 1:
+            raise PlanError(f"faults.drop_times must be at least 1; got {self.drop_times!r}")
         if not isinstance(self.drop_reset, bool):
             raise PlanError(f"faults.drop_reset must be true or false; got {self.drop_reset!r}")
         _check_count("delay_queries", self.delay_queries)
@@ -169,7 +170,8 @@ class Faults:
                 for key, value in old.items():
                     setattr(self, key, value)
                 raise PlanError(str(exc).replace("faults.", f"faults.{self.name}.", 1)) from exc
-            self._drop_left = self.drop_after_commands
+            if "drop_after_commands" in options:  # other options leave a countdown running
+                self._drop_left = self.drop_after_commands
         if options.get("refuse_s"):
             self._notify_refuse(float(options["refuse_s"]))
         return self
