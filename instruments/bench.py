@@ -227,6 +227,33 @@ def open_driver(role: str, cfg: RoleConfig, resource: str, visa_library: str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # ESP300: SCPIUnknownMixin notice
-            return cls(resource, **kwargs)
+            driver = cls(resource, **kwargs)
     except Exception as exc:
         raise translate_error(exc, role, f"opening {resource}") from exc
+    if resource_host(resource) is not None:
+        set_tcp_nodelay(driver.adapter.connection)
+    return driver
+
+
+def set_tcp_nodelay(connection) -> bool:
+    """Turn Nagle's algorithm off on a VISA TCP socket (NI-VISA's default).
+
+    Without it every write followed by a query waits for a delayed ACK: about 40 ms per
+    set-then-confirm here. pyvisa-py 0.8.1 registers the VI_ATTR_TCPIP_NODELAY setter
+    wrongly (setting it raises UnknownAttribute), so fall back to the session's socket.
+    """
+    import socket
+
+    import pyvisa
+
+    try:
+        connection.set_visa_attribute(pyvisa.constants.VI_ATTR_TCPIP_NODELAY, True)
+        return True
+    except Exception:
+        pass
+    sessions = getattr(getattr(connection, "visalib", None), "sessions", None)
+    sock = getattr(sessions.get(getattr(connection, "session", None)), "interface", None) if isinstance(sessions, dict) else None
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return True
+    return False

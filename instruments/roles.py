@@ -75,6 +75,11 @@ class Readout(Role):
         d.time_constant = _in_list(time_constant, list(d.TIME_CONSTANTS), f"{self.name} time constant (s)")
         d.sensitivity = _in_list(sensitivity, list(d.SENSITIVITIES), f"{self.name} sensitivity (V)")
         d.filter_slope = int(_in_list(filter_slope, list(d.FILTER_SLOPES), f"{self.name} filter slope (dB/oct)"))
+        got = {"frequency": d.frequency, "time_constant": d.time_constant, "sensitivity": d.sensitivity}
+        want = {"frequency": frequency, "time_constant": time_constant, "sensitivity": sensitivity}
+        for key, value in want.items():
+            if not math.isclose(float(got[key]), value, rel_tol=1e-4):
+                raise InstrumentError(f"{self.name}: {key} reads back {got[key]!r} after setting {value!r}", role=self.name)
 
     def set_phase(self, degrees: float) -> float:
         self.driver.phase = _in_range(degrees, -360.0, 729.99, f"{self.name} reference phase (deg)")
@@ -131,9 +136,15 @@ class Drive(Role):
         ch.frequency = _in_range(frequency, 1e-6, 20e6, "test tone frequency (Hz)")
         ch.amplitude = _in_range(amplitude, 0.01, 10.0, "test tone amplitude (Vpp)")
         ch.output = True
+        self._sync()
 
     def tone_off(self) -> None:
         self._channel("a").output = False
+        self._sync()
+
+    def _sync(self) -> None:
+        """*OPC?: the tone is really on (or off) before another instrument reads the effect."""
+        self.driver.complete
 
     def safe_state(self) -> None:
         self._channel("a").output = False
@@ -158,6 +169,9 @@ class Thermal(Role):
         if heater_range not in ("off", "low", "medium", "high"):
             raise PlanError(f"heater range {heater_range!r}; allowed: off, low, medium, high")
         self._heater.range = heater_range
+        got = float(self._heater.setpoint)
+        if not math.isclose(got, kelvin, abs_tol=1e-6):
+            raise InstrumentError(f"{self.name}: setpoint reads back {got} K after setting {kelvin} K", role=self.name)
 
     def temperature(self) -> float:
         return float(self._input.kelvin)
@@ -209,14 +223,20 @@ class Isolation(Role):
     def environment(self) -> int:
         return int(self.options.get("environment_channel", 102))
 
+    def _switch(self, channel: int, closed: bool) -> None:
+        """Switch one relay and confirm it from the instrument (a write alone proves nothing)."""
+        (self.driver.close if closed else self.driver.open)(channel)
+        if (channel in self.closed_channels()) != closed:
+            raise InstrumentError(f"{self.name}: relay {channel} did not {'close' if closed else 'open'}", role=self.name)
+
     def close_mediator(self) -> None:
-        self.driver.close(self.mediator)
+        self._switch(self.mediator, True)
 
     def open_mediator(self) -> None:
-        self.driver.open(self.mediator)
+        self._switch(self.mediator, False)
 
     def couple_environment(self, on: bool) -> None:
-        (self.driver.close if on else self.driver.open)(self.environment)
+        self._switch(self.environment, bool(on))
 
     def closed_channels(self) -> list[int]:
         # pymeasure 0.16 applies its list cleaner only to multi-value replies: a single
@@ -245,6 +265,8 @@ class Digitizer(Role):
     def start_record(self, tag: int) -> None:
         """Tag the coming record with the trial index (the record header carries it)."""
         self.driver.record_tag = int(tag)
+        if int(self.driver.record_tag) != int(tag):
+            raise InstrumentError(f"{self.name}: record tag did not take the value {tag}", role=self.name)
 
     def acquire(self) -> np.ndarray:
         """Arm, wait for the record, fetch every channel: array (channels, points), volts."""

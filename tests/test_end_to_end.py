@@ -125,10 +125,8 @@ def test_a_resource_that_refuses_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_run_inspect_verify_and_a_corrupted_part(tmp_path):
-    proto = tmp_path / "p.toml"
-    proto.write_text((ROOT / "protocols/demo.toml").read_text()
-                     .replace("trials = 120", "trials = 12").replace("samples = 2000", "samples = 128"))
+def test_cli_run_inspect_verify_and_a_corrupted_part(tmp_path, demo_protocol):
+    proto = demo_protocol(trials=12, samples=128)
     runner = CliRunner()
     res = runner.invoke(cli, ["run", str(proto), "--out", str(tmp_path / "data"), "--run-id", "cli", "--quiet"])
     assert res.exit_code == 0, res.output
@@ -147,10 +145,8 @@ def test_cli_run_inspect_verify_and_a_corrupted_part(tmp_path):
     assert res.exit_code == 2 and "protocol file" in res.output and "does not exist" in res.output
 
 
-def test_sigterm_leaves_interrupted_with_committed_trials_intact(tmp_path):
-    proto = tmp_path / "p.toml"
-    proto.write_text((ROOT / "protocols/demo.toml").read_text().replace("samples = 2000", "samples = 512")
-                     .replace("trials_per_part = 12", "trials_per_part = 3"))
+def test_sigterm_leaves_interrupted_with_committed_trials_intact(tmp_path, demo_protocol):
+    proto = demo_protocol(trials=120, samples=512, trials_per_part=3)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from daq.cli import main; main()", "run", str(proto), "--out",
                              str(tmp_path / "d"), "--run-id", "term", "--quiet"], env=env, cwd=ROOT,
