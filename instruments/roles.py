@@ -110,6 +110,7 @@ class Drive(Role):
         Returns the instrument's error queue after the burst (empty when all went well).
         """
         d = self.driver
+        d.trigger_source = "BUS"  # *TRG fires the bursts only with the BUS trigger source
         for side, code in (("a", code_a), ("b", code_b)):
             if not code or any(b not in (0, 1) for b in code):
                 raise PlanError(f"ΔL code for side {side} must be a non-empty list of bits")
@@ -367,7 +368,12 @@ class Bench:
             raise PlanError(f"role {role} has no action {verb!r}")
         try:
             return target(*args, **kwargs)
-        except (PlanError, InstrumentError):
+        except InstrumentError as exc:
+            if exc.role is None:  # raised inside a driver of ours: name the role, so it can be reconnected
+                exc.role = role
+                exc.args = (f"{role}: {exc}",)
+            raise
+        except PlanError:
             raise
         except Exception as exc:
             raise translate_error(exc, role, verb) from exc

@@ -132,11 +132,8 @@ def split_args(text: str) -> list[str]:
 
 
 def registers_of(obj: Any) -> dict[str, str]:
-    """The ``registers`` dict of a state object (created on the instance if the class has none)."""
-    regs = getattr(obj, "registers", None)
-    if regs is None:
-        regs = obj.__dict__.setdefault("registers", {})
-    return regs
+    """The ``registers`` dict of a state object (settings the physics does not need)."""
+    return obj.registers
 
 
 def reset_dataclass(obj: Any, *, keep: tuple[str, ...] = ()) -> None:
@@ -145,10 +142,6 @@ def reset_dataclass(obj: Any, *, keep: tuple[str, ...] = ()) -> None:
     for f in dataclasses.fields(obj):
         if f.name not in keep:
             setattr(obj, f.name, getattr(fresh, f.name))
-    if "registers" not in keep and "registers" in obj.__dict__ and not any(
-        f.name == "registers" for f in dataclasses.fields(obj)
-    ):
-        obj.__dict__["registers"] = {}
 
 
 def _to_float(text: str, what: str) -> float:

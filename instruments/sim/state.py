@@ -66,6 +66,7 @@ class ThermalState:
     setpoint: dict[int, float] = field(default_factory=lambda: {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0})
     heater_range: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0, 4: 0})
     manual_output: dict[int, float] = field(default_factory=lambda: {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0})
+    registers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class StageAxisState:
     units: int = 2
     left_limit: float = -25.0
     right_limit: float = 25.0
+    registers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class RelayState:
     """A Keithley 2750 switch system: the set of closed channels (101 = mediator)."""
 
     closed: set[int] = field(default_factory=set)
+    registers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class DigitizerState:
     channels: int = 2
     tag: int = 0  # record tag; the runner writes the trial index here
     record: np.ndarray | None = None  # shape (channels, points), float32, volts
+    registers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
