@@ -1,0 +1,463 @@
+"""No-signalling checks, drift, and the Holm correction.
+
+No-signalling says that one side's local outcome statistics do not depend on the *remote*
+side's measurement setting. With the settings randomized per trial, a dependence would
+be signalling (or, in practice, drift, crosstalk or a bookkeeping error), which caps the
+evidence ladder. It is an equivalence question, so :func:`no_signalling_test` reports
+
+* a significance test of "the local marginal depends on the remote setting": the G-test
+  (likelihood-ratio chi-square, 1 df, no continuity correction) on the 2x2 table of
+  remote setting x binarized outcome, or the Anderson-Darling k-sample test on the raw
+  local values;
+* the difference of the proportions of +1 outcomes between remote settings 1 and 0 with
+  its confidence interval (Agresti-Caffo);
+* a TOST (two one-sided tests, statsmodels ``tost_proportions_2indep``, Agresti-Caffo)
+  that the difference lies inside ``(-margin, margin)``.
+
+The 2x2 table has rows = remote setting (0, 1) and columns = local outcome (+1, -1), the
+outcome being +1 when the local value is ``>= binarize_at`` (the CHSH convention, sign
+with 0 -> +1). The difference is ``P(+1 | remote 1) - P(+1 | remote 0)``. On the
+reference table [[2540, 2578], [2413, 2519]]: G = 0.49715, p = 0.48076, 95% CI
+(-0.0266, 0.0125), TOST p = 0.0106 at margin 0.03.
+
+:func:`drift_test` checks whether a per-trial quantity drifts over the run (the usual
+cause of apparent signalling); :func:`holm` applies Holm's step-down correction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Mapping
+
+import numpy as np
+
+from analysis._validation import (
+    as_float_array,
+    check_choice,
+    check_confidence_level,
+    check_positive_int,
+    check_rng,
+    same_length,
+)
+from analysis.results import ConfidenceInterval, Result
+from corrlab.errors import PlanError
+
+__all__ = [
+    "NoSignallingResult",
+    "DriftResult",
+    "HolmResult",
+    "no_signalling_test",
+    "drift_test",
+    "holm",
+]
+
+
+# ----------------------------------------------------------------------------- no-signalling
+
+
+@dataclasses.dataclass(frozen=True)
+class NoSignallingResult(Result):
+    """Does the local marginal depend on the remote setting?
+
+    Fields
+    ------
+    statistic, pvalue : of the significance test (G, or the Anderson-Darling statistic).
+    test : ``"g"`` or ``"anderson"``.
+    difference : ``P(+1 | remote 1) - P(+1 | remote 0)`` of the binarized outcome.
+    ci : its confidence interval (Agresti-Caffo), ``confidence_interval()``.
+    tost_pvalue : TOST p-value for ``|difference| < margin`` (small: equivalent).
+    margin : the equivalence margin on the difference of proportions.
+    equivalent : ``tost_pvalue < 1 - confidence_level``.
+    proportions : ``(P(+1 | remote 0), P(+1 | remote 1))``.
+    table : the 2x2 counts, rows remote setting 0/1, columns outcome +1/-1.
+    pvalue_bounded : True when the p-value is at a bound of a tabulated range (the
+        Anderson-Darling interpolation is floored at 0.001 and capped at 0.25).
+    method : what was computed.
+    """
+
+    statistic: float
+    pvalue: float
+    test: str
+    difference: float
+    ci: ConfidenceInterval
+    tost_pvalue: float
+    margin: float
+    equivalent: bool
+    proportions: tuple
+    table: tuple
+    n_trials: tuple
+    confidence_level: float
+    pvalue_bounded: bool
+    method: str
+
+    def summary(self) -> str:
+        lo, hi = self.ci
+        name = "G" if self.test == "g" else "Anderson-Darling"
+        bound = " (at a bound of the tabulated range)" if self.pvalue_bounded else ""
+        return "\n".join([
+            "No-signalling (local marginal vs remote setting)",
+            f"  {name} = {self.statistic:.5g}, p = {self.pvalue:.5g}{bound}",
+            f"  P(+1 | remote 1) - P(+1 | remote 0) = {self.difference:.4f}, "
+            f"{self.confidence_level:.0%} CI [{lo:.4f}, {hi:.4f}]",
+            f"  TOST |diff| < {self.margin:g}: p = {self.tost_pvalue:.4g} "
+            f"({'equivalent' if self.equivalent else 'equivalence not shown'})",
+            f"  trials per remote setting {self.n_trials}; {self.method}",
+        ])
+
+
+def _binary_settings(setting, name: str) -> np.ndarray:
+    arr = np.asarray(setting)
+    if arr.ndim != 1:
+        raise PlanError(f"{name} must be 1-D with one entry per trial, got shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int8)
+    try:
+        values = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{name} must contain settings 0 and 1") from exc
+    if not np.all((values == 0) | (values == 1)):
+        bad = arr[~((values == 0) | (values == 1))][0]
+        raise PlanError(f"{name} must contain only settings 0 and 1; found {bad!r}")
+    return values.astype(np.int8)
+
+
+def no_signalling_test(
+    local,
+    remote_setting,
+    *,
+    margin: float,
+    test: str = "g",
+    confidence_level: float = 0.95,
+    binarize_at: float = 0.0,
+    n_resamples: int | None = None,
+    rng=None,
+) -> NoSignallingResult:
+    """Test whether one side's local outcomes depend on the other side's setting.
+
+    Parameters
+    ----------
+    local : array_like, shape (n_trials,)
+        The local per-trial observable of one side in one condition.
+    remote_setting : array_like of 0/1, shape (n_trials,)
+        The other side's setting in each of those trials.
+    margin : float
+        Equivalence margin for the difference of proportions (the plan's
+        ``no_signalling_margin``), in (0, 1).
+    test : {"g", "anderson"}, default "g"
+        ``"g"``: G-test on the binarized 2x2 table (asymptotic chi-square, 1 df).
+        ``"anderson"``: ``scipy.stats.anderson_ksamp`` (midrank variant) on the raw local
+        values of the two remote settings; its tabulated p-value is floored at 0.001 and
+        capped at 0.25 (``pvalue_bounded`` says when), unless ``n_resamples`` is given, in
+        which case the p-value is a permutation p-value over the remote setting labels
+        (valid because the settings are randomized per trial).
+    confidence_level : float, default 0.95
+        Of the interval for the difference; the TOST decision ``equivalent`` is taken at
+        ``alpha = 1 - confidence_level``.
+    binarize_at : float, default 0
+        Outcome is +1 where ``local >= binarize_at``, else -1.
+    n_resamples, rng
+        Permutation p-value for ``test="anderson"`` (see above).
+
+    Notes
+    -----
+    The difference, its interval and the TOST are always on the binarized outcome: the
+    proportion scale makes the margin unit-free and is the marginal that no-signalling
+    constrains for dichotomic (CHSH) outcomes. The G-test p-value is asymptotic (fine for
+    the usual hundreds of trials per cell); with an outcome that never varies (a zero
+    column) the G statistic is 0 and p = 1.
+    """
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
+
+    values = as_float_array(local, "local", ndim=1, min_size=2)
+    settings = _binary_settings(remote_setting, "remote_setting")
+    same_length(local=values, remote_setting=settings)
+    check_choice(test, "test", ("g", "anderson"))
+    if not isinstance(margin, numbers.Real) or not 0 < margin < 1:
+        raise PlanError(f"margin must be in (0, 1) (a difference of proportions); got {margin!r}")
+    level = check_confidence_level(confidence_level)
+    if not isinstance(binarize_at, numbers.Real) or not math.isfinite(binarize_at):
+        raise PlanError(f"binarize_at must be a finite number; got {binarize_at!r}")
+    n0, n1 = int(np.sum(settings == 0)), int(np.sum(settings == 1))
+    if min(n0, n1) < 2:
+        raise PlanError(f"each remote setting needs at least 2 trials; setting 0 has {n0}, setting 1 has {n1}")
+    plus = values >= binarize_at
+    c0, c1 = int(np.sum(plus & (settings == 0))), int(np.sum(plus & (settings == 1)))
+    table = ((c0, n0 - c0), (c1, n1 - c1))
+    bounded = False
+
+    if test == "g":
+        tab = np.array(table)
+        if np.any(tab.sum(axis=0) == 0):
+            statistic, pvalue = 0.0, 1.0
+            how = "G-test: the outcome never varies, G = 0, p = 1"
+        else:
+            res = chi2_contingency(tab, lambda_="log-likelihood", correction=False)
+            statistic, pvalue = float(res.statistic), float(res.pvalue)
+            how = "G-test (log-likelihood ratio, 1 df, no continuity correction) on remote setting x sign(local)"
+    else:
+        from scipy.stats import PermutationMethod, anderson_ksamp
+
+        samples = [values[settings == 0], values[settings == 1]]
+        if np.unique(values).size < 2:
+            raise PlanError("local has a single distinct value; the Anderson-Darling test needs two")
+        if n_resamples is None:
+            import warnings
+
+            with warnings.catch_warnings():  # the bound is reported in pvalue_bounded and method
+                warnings.filterwarnings("ignore", message="p-value (capped|floored)", category=UserWarning)
+                res = anderson_ksamp(samples, variant="midrank")
+            bounded = bool(res.pvalue <= 0.001 or res.pvalue >= 0.25)
+            how = ("Anderson-Darling k-sample (midrank) on local values by remote setting; "
+                   "tabulated p-value, floored at 0.001 and capped at 0.25")
+        else:
+            m = check_positive_int(n_resamples, "n_resamples")
+            res = anderson_ksamp(samples, variant="midrank",
+                                 method=PermutationMethod(n_resamples=m, rng=check_rng(rng)))
+            how = (f"Anderson-Darling k-sample (midrank) on local values by remote setting; permutation "
+                   f"p-value over remote-setting labels, {m} resamples")
+        statistic, pvalue = float(res.statistic), float(res.pvalue)
+
+    alpha = 1.0 - level
+    with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels' unused odds ratio at p = 0 or 1
+        lo, hi = confint_proportions_2indep(c1, n1, c0, n0, method="agresti-caffo", compare="diff", alpha=alpha)
+        tost = tost_proportions_2indep(c1, n1, c0, n0, -margin, margin, method="agresti-caffo", compare="diff")
+    tost_p = float(tost.pvalue)  # tost[0] is the statistic, not the p-value
+    diff = c1 / n1 - c0 / n0
+    return NoSignallingResult(
+        statistic=statistic,
+        pvalue=pvalue,
+        test=test,
+        difference=float(diff),
+        ci=ConfidenceInterval(float(lo), float(hi), level, "Agresti-Caffo, difference of proportions"),
+        tost_pvalue=tost_p,
+        margin=float(margin),
+        equivalent=bool(tost_p < alpha),
+        proportions=(c0 / n0, c1 / n1),
+        table=table,
+        n_trials=(n0, n1),
+        confidence_level=level,
+        pvalue_bounded=bounded,
+        method=(f"{how}; outcome +1 where local >= {binarize_at:g}; difference P(+1|remote 1) - "
+                f"P(+1|remote 0) with Agresti-Caffo CI and TOST (statsmodels tost_proportions_2indep) "
+                f"against +/-{margin:g}"),
+    )
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftResult(Result):
+    """Does a per-trial quantity drift over the run?
+
+    Fields
+    ------
+    statistic : Spearman correlation of the values with time (monotone trend).
+    pvalue : the combined permutation p-value of the trend and change-point statistics
+        (min-p over the same permutations of the time order).
+    trend_pvalue : permutation p-value of ``|Spearman rho|``.
+    changepoint_statistic : Pettitt's rank CUSUM ``max_t |sum_(i<=t) (r_i - (n+1)/2)|``.
+    changepoint_pvalue : its permutation p-value.
+    changepoint_index : position (in time order) after which the level changes most.
+    slope, ci, slope_pvalue : OLS slope of value on time, with a Newey-West (HAC)
+        confidence interval and p-value (an effect size, not the decision).
+    """
+
+    statistic: float
+    pvalue: float
+    trend_pvalue: float
+    changepoint_statistic: float
+    changepoint_pvalue: float
+    changepoint_index: int
+    slope: float
+    ci: ConfidenceInterval
+    slope_pvalue: float
+    hac_maxlags: int
+    n_trials: int
+    n_resamples: int
+    method: str
+
+    def summary(self) -> str:
+        lo, hi = self.ci
+        return "\n".join([
+            "Drift over the run",
+            f"  p = {self.pvalue:.4g} (trend and change point combined)",
+            f"  Spearman rho = {self.statistic:.4f} (p = {self.trend_pvalue:.4g}); Pettitt K = "
+            f"{self.changepoint_statistic:.4g} after position {self.changepoint_index} (p = {self.changepoint_pvalue:.4g})",
+            f"  slope = {self.slope:.4g} per unit time, {self.ci.confidence_level:.0%} HAC CI [{lo:.4g}, {hi:.4g}] "
+            f"(p = {self.slope_pvalue:.4g}, {self.hac_maxlags} lags)",
+            f"  {self.n_trials} trials; {self.method}",
+        ])
+
+
+def _perm_pvalues(obs: float, null: np.ndarray) -> tuple:
+    """p-value of obs and of every null value within the null (upper tail), (b+1)/(m+1)."""
+    m = null.size
+    srt = np.sort(null)
+    tol = 100 * np.finfo(float).eps * max(1.0, abs(obs))
+    p_obs = (m - np.searchsorted(srt, obs - tol, side="left") + 1) / (m + 1)
+    # for null value j: count of null values >= it, itself included, plus the observed
+    ge = m - np.searchsorted(srt, null - tol, side="left")
+    p_null = (ge + (obs >= null - tol)) / (m + 1)
+    return float(p_obs), p_null
+
+
+def drift_test(
+    values,
+    time=None,
+    *,
+    n_resamples: int = 9999,
+    confidence_level: float = 0.95,
+    rng=None,
+) -> DriftResult:
+    """Test for drift of a per-trial quantity over the run (trend or change of level).
+
+    Parameters
+    ----------
+    values : array_like, shape (n_trials,)
+        E.g. each trial's local mean, or its binarized outcome.
+    time : array_like, shape (n_trials,), optional
+        Trial index or start time; default the order given.
+    n_resamples : int, default 9999
+        Permutations of the time order.
+    confidence_level : float, default 0.95
+        Of the HAC interval for the slope.
+    rng : None, int or numpy.random.Generator
+
+    Notes
+    -----
+    Why these statistics. Without drift the trials are exchangeable in time (the design
+    assumption), so permuting the values over the time points gives an exact null for
+    any statistic; no normality and no asymptotics are needed. Two rank statistics cover
+    the two shapes drift takes: Spearman's rho for a monotone trend, and Pettitt's (1979)
+    rank CUSUM for a change of level at an unknown time, which also catches a wander
+    that comes back (up then down), where rho is near 0. Ranks make both insensitive to a
+    few wild trials. The two are combined by min-p over the same permutations
+    (Westfall-Young), which keeps the size exact without a Bonferroni factor. The OLS
+    slope with Newey-West standard errors (``maxlags = floor(4 (n/100)^(2/9))``) reports
+    how large the drift is, per unit of ``time``, with an interval that stays honest
+    when the residuals are autocorrelated (which drift makes them).
+    """
+    from scipy.stats import rankdata
+    import statsmodels.api as sm
+
+    v = as_float_array(values, "values", ndim=1, min_size=4)
+    t = np.arange(v.size, dtype=float) if time is None else as_float_array(time, "time", ndim=1, min_size=4)
+    n = same_length(values=v, time=t)
+    if np.ptp(t) == 0:
+        raise PlanError("time must not be constant")
+    m = check_positive_int(n_resamples, "n_resamples")
+    level = check_confidence_level(confidence_level)
+    gen = check_rng(rng)
+    order = np.argsort(t, kind="stable")
+    v, t = v[order], t[order]
+
+    rt = rankdata(t)
+    a = rt - rt.mean()
+    a /= np.sqrt(a @ a)
+    rv = rankdata(v)
+    centred = rv - (n + 1) / 2.0
+    scale = math.sqrt(centred @ centred)
+    if scale == 0:
+        raise PlanError("values are all equal; there is nothing to drift")
+
+    def stats_of(c):  # c: (..., n) centred ranks in time order
+        rho = (c @ a) / scale
+        cusum = np.max(np.abs(np.cumsum(c, axis=-1)), axis=-1)
+        return rho, cusum
+
+    rho_obs, k_obs = stats_of(centred)
+    k_arg = int(np.argmax(np.abs(np.cumsum(centred)))) + 1
+    step = max(1, (1 << 22) // n)
+    rho_null, k_null = [], []
+    for s in range(0, m, step):
+        c = gen.permuted(np.broadcast_to(centred, (min(step, m - s), n)), axis=1)
+        r, kk = stats_of(c)
+        rho_null.append(r)
+        k_null.append(kk)
+    rho_null = np.concatenate(rho_null)
+    k_null = np.concatenate(k_null)
+    p_trend, p_trend_null = _perm_pvalues(abs(float(rho_obs)), np.abs(rho_null))
+    p_k, p_k_null = _perm_pvalues(float(k_obs), k_null)
+    min_obs = min(p_trend, p_k)
+    min_null = np.minimum(p_trend_null, p_k_null)
+    p_combined = (int(np.count_nonzero(min_null <= min_obs * (1 + 1e-12))) + 1) / (m + 1)
+
+    maxlags = int(math.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
+    design = sm.add_constant(t - t.mean())
+    fit = sm.OLS(v, design).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+    lo, hi = fit.conf_int(alpha=1 - level)[1]
+    return DriftResult(
+        statistic=float(rho_obs),
+        pvalue=float(p_combined),
+        trend_pvalue=p_trend,
+        changepoint_statistic=float(k_obs),
+        changepoint_pvalue=p_k,
+        changepoint_index=k_arg,
+        slope=float(fit.params[1]),
+        ci=ConfidenceInterval(float(lo), float(hi), level, f"OLS slope, Newey-West HAC ({maxlags} lags)"),
+        slope_pvalue=float(fit.pvalues[1]),
+        hac_maxlags=maxlags,
+        n_trials=n,
+        n_resamples=m,
+        method=(f"permutation of the time order ({m} resamples): Spearman rho (trend) and Pettitt rank CUSUM "
+                f"(change point), combined by min-p; p=(b+1)/(m+1); OLS slope with HAC errors as effect size"),
+    )
+
+
+# ----------------------------------------------------------------------------- Holm
+
+
+@dataclasses.dataclass(frozen=True)
+class HolmResult(Result):
+    """Holm step-down adjusted p-values.
+
+    ``pvalues`` are the adjusted p-values in input order, ``reject`` whether each is below
+    ``alpha``, ``names`` the keys when a mapping was given (else ``None``).
+    ``as_dict()`` pairs names with adjusted p-values.
+    """
+
+    pvalues: np.ndarray
+    reject: np.ndarray
+    alpha: float
+    names: tuple | None
+    method: str = "Holm step-down (statsmodels multipletests, method='holm')"
+
+    def as_dict(self) -> dict:
+        names = self.names if self.names is not None else tuple(range(len(self.pvalues)))
+        return {name: float(p) for name, p in zip(names, self.pvalues)}
+
+    def summary(self) -> str:
+        names = self.names if self.names is not None else tuple(range(len(self.pvalues)))
+        lines = [f"Holm adjustment at alpha = {self.alpha:g}"]
+        for name, p, r in zip(names, self.pvalues, self.reject):
+            lines.append(f"  {name}: {p:.4g}{'  reject' if r else ''}")
+        return "\n".join(lines)
+
+
+def holm(pvalues, *, alpha: float = 0.05) -> HolmResult:
+    """Holm's step-down adjustment of a family of p-values.
+
+    Parameters
+    ----------
+    pvalues : sequence of float, or mapping name -> float
+        The raw p-values of the family the verdict rests on.
+    alpha : float, default 0.05
+        Family-wise error rate for ``reject``.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    names = None
+    if isinstance(pvalues, Mapping):
+        names = tuple(pvalues.keys())
+        pvalues = list(pvalues.values())
+    p = as_float_array(pvalues, "pvalues", ndim=1, min_size=1)
+    if np.any((p < 0) | (p > 1)):
+        raise PlanError(f"pvalues must lie in [0, 1]; got {p[(p < 0) | (p > 1)][0]!r}")
+    if not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+        raise PlanError(f"alpha must be in (0, 1); got {alpha!r}")
+    reject, adjusted, _, _ = multipletests(p, alpha=alpha, method="holm")
+    return HolmResult(pvalues=adjusted, reject=reject, alpha=float(alpha), names=names)
