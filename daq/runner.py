@@ -170,7 +170,7 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------
     def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int) -> None:
-        """After an instrument fault: journal it, reconnect the role, reconfigure the bench."""
+        """After an instrument fault: journal it, give up past the bound, else reconnect the role."""
         fault = {"trial": spec.trial, "role": exc.role, "error": str(exc), "attempt": attempt, "time_utc": utc_now()}
         self.faults.append(fault)
         self.journal("fault", "fault", f"{exc}; trial {spec.trial} discarded (attempt {attempt})", trial=spec.trial,
@@ -181,23 +181,26 @@ class Runner:
             try:
                 used = self.bench.reconnect(exc.role)
             except InstrumentError as again:
+                self.journal("reconnect", "fail", str(again), trial=spec.trial, role=exc.role)
                 raise ProtocolAborted(str(again), status="interrupted") from again
             fault["reconnect_attempts"] = used
             self.journal("reconnect", "ok", f"{exc.role} back after {used} attempt(s); *IDN? matches",
                          trial=spec.trial, role=exc.role)
-        self.drive(setup_plan(self.protocol))
 
     def run_trial(self, spec: TrialSpec) -> TrialResult:
-        attempt = 1
+        """One trial; after a fault it is discarded, the bench reconfigured, and the trial repeated."""
+        attempt, reconfigure = 1, False
         while True:
             self._trial = spec.trial
             self._suspended_s = 0.0
             started = utc_now()
             try:
+                if reconfigure:
+                    self.drive(setup_plan(self.protocol))
                 result = self.drive(trial_plan(self.protocol, spec))
             except InstrumentError as exc:
                 self.recover(exc, spec, attempt)
-                attempt += 1
+                attempt, reconfigure = attempt + 1, True
                 continue
             result.record.update(start_utc=started, attempts=attempt, suspended_s=round(self._suspended_s, 6))
             return result

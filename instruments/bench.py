@@ -151,9 +151,20 @@ class BenchConfig(BaseModel):
                         raise ValueError(
                             f"roles.{role}: simulated instruments bind to {LOOPBACK} only; got host {host!r}"
                         )
-            for role in self.faults:
+            from instruments.sim.server import Faults
+
+            for role, options in self.faults.items():
                 if role not in ROLES:
                     raise ValueError(f"faults.{role}: unknown role; roles are {', '.join(ROLES)}")
+                server_options = {k: v for k, v in options.items() if not (role == "thermal" and k == "stick_temperature")}
+                try:
+                    Faults(name=role).configure(**server_options)
+                except PlanError as exc:
+                    raise ValueError(str(exc)) from None
+                stick = options.get("stick_temperature")
+                if stick is not None and (not isinstance(stick, dict) or set(stick) - {"trial", "offset_k", "reads", "first_read"}
+                                          or not {"trial", "offset_k", "reads"} <= set(stick)):
+                    raise ValueError("faults.thermal.stick_temperature needs {trial, offset_k, reads[, first_read]}")
         elif self.faults:
             raise ValueError("faults can only be injected on a simulated bench")
         if self.simulated and self.world is None:

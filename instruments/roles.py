@@ -324,11 +324,31 @@ class Bench:
             raise InstrumentError(f"{name}: *IDN? changed from {self.idn[name]!r} to {idn!r}", role=name)
         return role
 
+    def _open_with_backoff(self, name: str, *, pause_first: bool) -> int:
+        """Open one role, retrying with exponential backoff; return the attempts used."""
+        rc = self.config.reconnect
+        delay = rc.backoff_s
+        last: InstrumentError | None = None
+        tries = rc.attempts + (0 if pause_first else 1)
+        for attempt in range(1, tries + 1):
+            if pause_first or attempt > 1:
+                self._sleep(delay)
+                delay *= rc.backoff_factor
+            try:
+                self.roles[name] = self._open_role(name)
+                return attempt
+            except InstrumentError as exc:
+                last = exc
+        raise InstrumentError(f"{name}: not reachable after {tries} attempt(s): {last}", role=name) from last
+
     def connect(self) -> dict[str, str]:
-        """Open and identify every role; on failure close what was opened and raise."""
+        """Open and identify every role (retrying a refusal within the reconnect bound).
+
+        On failure, close what was opened and raise.
+        """
         try:
             for name in self.config.roles:
-                self.roles[name] = self._open_role(name)
+                self._open_with_backoff(name, pause_first=False)
         except BaseException:
             self.close()
             raise
@@ -339,25 +359,16 @@ class Bench:
 
         Returns the number of attempts used; raises InstrumentError past the bound.
         """
-        rc = self.config.reconnect
         old = self.roles.pop(name, None)
         if old is not None:
             old.close()
-        delay = rc.backoff_s
-        last: Exception | None = None
-        for attempt in range(1, rc.attempts + 1):
-            self._sleep(delay)
-            try:
-                self.roles[name] = self._open_role(name)
-                self.reconnects.append({"role": name, "attempts": attempt, "ok": True})
-                return attempt
-            except InstrumentError as exc:
-                last = exc
-                delay *= rc.backoff_factor
-        self.reconnects.append({"role": name, "attempts": rc.attempts, "ok": False})
-        raise InstrumentError(
-            f"{name}: not back after {rc.attempts} reconnect attempt(s): {last}", role=name
-        ) from last
+        try:
+            used = self._open_with_backoff(name, pause_first=True)
+        except InstrumentError:
+            self.reconnects.append({"role": name, "attempts": self.config.reconnect.attempts, "ok": False})
+            raise
+        self.reconnects.append({"role": name, "attempts": used, "ok": True})
+        return used
 
     # -- calls ----------------------------------------------------------------------------
     def call(self, role: str, verb: str, *args, **kwargs):

@@ -43,7 +43,10 @@ class SimulatedBench:
                 else:
                     model = model_cls(self.state, self.world)
                 server = SimServer(model, host=LOOPBACK, port=port, name=role)
-                faults = self.config.faults.get(role)
+                faults = dict(self.config.faults.get(role) or {})
+                stick = faults.pop("stick_temperature", None) if role == "thermal" else None
+                if stick:
+                    self.world.stick_temperature(**stick)
                 if faults:
                     server.faults.configure(**faults)
                 server.start()

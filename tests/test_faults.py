@@ -1,0 +1,143 @@
+"""Injected faults on the simulated bench: the run survives, nothing is lost, the journal says what."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corrlab.errors import InstrumentError, PlanError
+from daq.dataset import Dataset
+from daq.runner import resume_run, run_protocol
+from instruments.bench import bench_from_dict, load_bench
+from protocols.config import protocol_from_dict
+
+
+def protocol(trials=12, **sections):
+    data = {
+        "protocol": {"name": "faulty", "seed": 11},
+        "schedule": {"trials": trials, "block_size": 6, "trials_per_part": 4,
+                     "conditions": {"main": 3, "control:break_L": 1, "control:perturb_C": 1, "control:couple_env": 1}},
+        "acquisition": {"samples": 200},
+        "stabilize": {"reads": 3, "interval_s": 0.0, "settle_s": 0.0},
+    }
+    for k, v in sections.items():
+        data.setdefault(k, {}).update(v)
+    return protocol_from_dict(data)
+
+
+def bench(faults=None, timeout_ms=400, attempts=3, **world):
+    data = load_bench().to_json()
+    data["faults"] = faults or {}
+    data["reconnect"] = {"attempts": attempts, "backoff_s": 0.01, "backoff_factor": 2.0}
+    data["world"] = {"kind": "common_cause", "seed": None, "params": {}, **world}
+    for cfg in data["roles"].values():
+        cfg["timeout_ms"] = timeout_ms
+    return bench_from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The same protocol without faults: what every survived run must equal."""
+    root = tmp_path_factory.mktemp("ref")
+    run_protocol(protocol(), bench(), root, run_id="ref")
+    return Dataset.open(root / "ref").read().to_pandas()
+
+
+def faults_in_journal(ds):
+    return [e for e in ds.events() if e["step"] == "fault"]
+
+
+@pytest.mark.parametrize(
+    "role, faults, error",
+    [
+        ("readout_b", {"drop_after_commands": 40}, "InstrumentTimeout"),  # peer closed: timeout, later BrokenPipe
+        ("stage", {"drop_after_commands": 30, "drop_reset": True}, "InstrumentError"),  # RST: ConnectionResetError
+        ("thermal", {"delay_queries": 1, "delay_pattern": "KRDG", "delay_s": 0.8}, "InstrumentTimeout"),
+        ("readout_b", {"garble_queries": 1, "garble_pattern": "OUTP\\?3"}, "InstrumentError"),
+        ("digitizer", {"garble_queries": 1, "garble_pattern": "FETC"}, "InstrumentError"),
+    ],
+)
+def test_a_fault_mid_run_is_survived_and_the_data_equal_a_clean_run(tmp_path, reference, role, faults, error):
+    result = run_protocol(protocol(), bench({role: faults}), tmp_path, run_id="f")
+    assert result.status == "complete", result.reason
+    ds = Dataset.open(tmp_path / "f")
+    assert ds.verify().ok
+    journal = faults_in_journal(ds)
+    assert len(journal) >= 1 and journal[0]["role"] == role and journal[0]["error_type"] == error
+    assert role in journal[0]["message"] and "discarded" in journal[0]["message"]
+    assert any(e["step"] == "reconnect" and e["outcome"] == "ok" for e in ds.events())
+    trials = ds.trials()
+    assert list(trials.trial) == list(range(12))
+    assert trials.attempts.max() >= 2  # the trial hit was repeated, not half-written
+    data = ds.read().to_pandas()
+    for col in ("x_a", "x_b", "setting_a", "setting_b"):
+        np.testing.assert_array_equal(data[col].to_numpy(), reference[col].to_numpy())
+    assert result.faults and result.faults[0]["role"] == role
+
+
+def test_past_the_reconnect_bound_the_run_stops_interrupted_and_resumes(tmp_path, reference):
+    def die_at_trial_5(sim):
+        """readout_a drops its connection after trial 5's record and refuses every reconnection."""
+        acquire = sim.world.acquire
+
+        def hooked():
+            if sim.world.ctx.trial == 5:
+                sim.servers["readout_a"].faults.configure(drop_after_commands=0, refuse_connections=1000)
+            return acquire()
+
+        sim.world.acquire = hooked
+
+    result = run_protocol(protocol(), bench(), tmp_path, run_id="bound", sim_hook=die_at_trial_5)
+    assert result.status == "interrupted"
+    assert result.reason.startswith("readout_a: not reachable after 3 attempt(s)")
+    ds = Dataset.open(tmp_path / "bound")
+    assert ds.status == "interrupted" and ds.verify().ok
+    # trial 6 met the dead readout (its phase setting): discarded, never half-written
+    assert list(ds.trials().trial) == [0, 1, 2, 3, 4, 5]
+    assert [(e["step"], e["outcome"], e["trial"]) for e in ds.events() if e["step"] in ("fault", "reconnect")] == [
+        ("fault", "fault", 6), ("reconnect", "fail", 6)]
+    assert any(e["step"] == "safe_state" for e in ds.events())
+    # the instrument is repaired: resume finishes the run with the same data
+    done = resume_run(tmp_path / "bound", bench())
+    assert done.status == "complete"
+    data = Dataset.open(tmp_path / "bound").read().to_pandas()
+    np.testing.assert_array_equal(data.x_b.to_numpy(), reference.x_b.to_numpy())
+
+
+def test_connections_refused_at_start_are_retried_within_the_bound(tmp_path):
+    result = run_protocol(protocol(trials=6), bench({"thermal": {"refuse_connections": 2}}), tmp_path, run_id="r")
+    assert result.status == "complete"
+    with pytest.raises(InstrumentError, match=r"^thermal: not reachable after 4 attempt\(s\)"):
+        run_protocol(protocol(trials=6), bench({"thermal": {"refuse_connections": 50}}), tmp_path, run_id="r2")
+    assert not (tmp_path / "r2").exists()  # nothing written when the bench never came up
+
+
+def test_a_stuck_temperature_suspends_measurement_until_back_in_band(tmp_path, reference):
+    stick = {"stick_temperature": {"trial": 4, "offset_k": 0.5, "reads": 6, "first_read": 1}}
+    result = run_protocol(protocol(stabilize={"settle_s": 0.05}), bench({"thermal": stick}), tmp_path, run_id="s")
+    assert result.status == "complete" and result.suspensions == 1
+    ds = Dataset.open(tmp_path / "s")
+    events = ds.events()
+    suspend = [e for e in events if e["step"] == "suspend"]
+    resume = [e for e in events if e["step"] == "resume"]
+    assert len(suspend) == 1 and suspend[0]["trial"] == 4 and suspend[0]["reading"] == pytest.approx(4.5, abs=0.02)
+    assert len(resume) == 1 and resume[0]["suspended_s"] >= 0.05
+    trials = ds.trials().set_index("trial")
+    assert trials.loc[4, "suspended_s"] >= 0.05 and (trials.drop(index=4).suspended_s == 0).all()
+    assert trials.loc[4, "delta_m_ok"]  # the readings kept for ΔM are the in-band ones
+    np.testing.assert_array_equal(ds.read().to_pandas().x_a.to_numpy(), reference.x_a.to_numpy())
+
+
+def test_a_suspension_past_its_limit_interrupts(tmp_path):
+    stick = {"stick_temperature": {"trial": 2, "offset_k": 1.0, "reads": 100000}}
+    result = run_protocol(protocol(stabilize={"max_wait_s": 0.3}), bench({"thermal": stick}), tmp_path, run_id="x")
+    assert result.status == "interrupted" and "stayed outside" in result.reason
+    ds = Dataset.open(tmp_path / "x")
+    assert ds.verify().ok and len(ds.trials()) == 2
+
+
+def test_bad_fault_options_are_refused_when_the_bench_is_read():
+    with pytest.raises(PlanError, match="unknown option 'drop_afterr'"):
+        bench({"thermal": {"drop_afterr": 3}})
+    with pytest.raises(PlanError, match="stick_temperature needs"):
+        bench({"thermal": {"stick_temperature": {"trial": 1}}})
