@@ -242,8 +242,10 @@ LAZY_HELP = {
 }
 
 
+_register_optional()
+
+
 def main(argv=None):
-    _register_optional()
     cli.main(args=argv, prog_name="corrlab")
 
 

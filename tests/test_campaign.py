@@ -1,0 +1,122 @@
+"""Campaigns: the queue goes on past a failed run, waits for its start, and resumes after a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from corrlab.errors import PlanError
+from daq.campaign import Campaign, execute, next_start
+from daq.cli import cli
+from daq.dataset import Dataset
+
+BENCH_OK = """
+name = "sim"
+simulated = true
+[world]
+kind = "independent"
+[reconnect]
+attempts = 1
+backoff_s = 0.01
+[roles.readout_a]
+driver = "SR830"
+[roles.readout_b]
+driver = "SR830"
+[roles.drive]
+driver = "Agilent33500"
+[roles.thermal]
+driver = "LakeShore336"
+[roles.stage]
+driver = "ESP300"
+[roles.isolation]
+driver = "Keithley2750"
+[roles.digitizer]
+driver = "FastDigitizer"
+"""
+
+# the second run's thermal controller refuses every connection: that run fails at start
+BENCH_BROKEN = BENCH_OK + """
+[faults.thermal]
+refuse_connections = 1000
+"""
+
+
+def write_campaign(tmp_path, demo_protocol, *, analyze=False, start_at=None):
+    demo_protocol("p.toml", trials=6, samples=64)
+    (tmp_path / "ok.toml").write_text(BENCH_OK)
+    (tmp_path / "broken.toml").write_text(BENCH_BROKEN)
+    head = f'[campaign]\nname = "night"\nout = "data"\nbench = "ok.toml"\nanalyze = {str(analyze).lower()}\n'
+    if start_at:
+        head += f'start_at = "{start_at}"\n'
+    runs = ('[[runs]]\nprotocol = "p.toml"\n\n[[runs]]\nprotocol = "p.toml"\nbench = "broken.toml"\n\n'
+            '[[runs]]\nprotocol = "p.toml"\n')
+    path = tmp_path / "night.toml"
+    path.write_text(head + "\n" + runs)
+    return path
+
+
+def test_a_failed_run_does_not_stop_the_queue_and_status_says_why(tmp_path, demo_protocol):
+    path = write_campaign(tmp_path, demo_protocol)
+    state = execute(Campaign.load(path))
+    statuses = [e["status"] for e in state["queue"]]
+    assert statuses == ["complete", "failed", "complete"]
+    failed = state["queue"][1]
+    assert failed["reason"].startswith("thermal: not reachable after 2 attempt(s)")
+    for e in (state["queue"][0], state["queue"][2]):
+        ds = Dataset.open(tmp_path / "data" / e["run_id"])
+        assert ds.status == "complete" and ds.verify().ok and e["trials_committed"] == 6
+    log = (tmp_path / "data/campaign.log").read_text()
+    assert "run 1: FAILED: thermal: not reachable" in log and "campaign finished" in log
+    res = CliRunner().invoke(cli, ["campaign", "status", str(path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "failed" in res.output and "thermal: not reachable" in res.output and "6/6" in res.output
+    with pytest.raises(PlanError, match="has already started"):
+        execute(Campaign.load(path))
+
+
+def test_resume_after_a_crash_continues_the_interrupted_run(tmp_path, demo_protocol):
+    path = write_campaign(tmp_path, demo_protocol)
+    camp = Campaign.load(path)
+    # a crash (power cut) in the first run: its dataset is left 'running' with 2 trials committed
+    state = execute(camp)
+    first = tmp_path / "data" / state["queue"][0]["run_id"]
+    m = json.loads((first / "manifest.json").read_text())
+    m["status"], m["parts"], m["trials_committed"] = "running", m["parts"][:0], 0
+    (first / "manifest.json").write_text(json.dumps(m))
+    state["queue"][0]["status"] = "running"
+    state["queue"][2]["status"] = "pending"
+    camp.write_state(state)
+    (tmp_path / "data" / state["queue"][2]["run_id"]).rename(tmp_path / "data/old-third")
+    state = execute(camp, resume=True)
+    assert [e["status"] for e in state["queue"]] == ["complete", "failed", "complete"]
+    ds = Dataset.open(first)
+    assert ds.status == "complete" and ds.manifest.get("resumes") and len(ds.trials()) == 6
+
+
+def test_the_start_waits_for_the_clock(tmp_path, demo_protocol):
+    path = write_campaign(tmp_path, demo_protocol)
+    clock = [dt.datetime(2026, 11, 23, 21, 59, 57).astimezone()]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock[0] += dt.timedelta(seconds=s)
+
+    state = execute(Campaign.load(path), at="22:00", sleep=sleep, now=lambda: clock[0])
+    assert sum(slept) == pytest.approx(3.0) and state["queue"][0]["status"] == "complete"
+    assert next_start("07:30", dt.datetime(2026, 11, 23, 8, 0)) == dt.datetime(2026, 11, 24, 7, 30)
+    res = CliRunner().invoke(cli, ["campaign", "run", str(path), "--at", "25:00"])
+    assert res.exit_code == 2 and "not a time of day" in res.output
+
+
+def test_bad_campaign_files(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[campaign]\nname = "x"\n')
+    with pytest.raises(PlanError, match="runs: Field required"):
+        Campaign.load(f)
+    f.write_text('[campaign]\nname = "../x"\n[[runs]]\nprotocol = "p.toml"\n')
+    with pytest.raises(PlanError, match="campaign.name"):
+        Campaign.load(f)
