@@ -1,0 +1,182 @@
+"""``corrlab simulate ensembles``: the seed physics of two atomic ensembles, from the command line.
+
+Register with ``from daq.cli_simulate import simulate; cli.add_command(simulate)``. numpy,
+scipy and matplotlib are imported inside the command, so ``corrlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_ERROR = 2  # as daq.cli: a corrlab error is one line on stderr and exit code 2
+TABLE_MAX_ROWS = 60
+
+
+class _SimulateGroup(click.Group):
+    """Turns a CorrlabError into one line on stderr and exit code 2, also when invoked on its own."""
+
+    def invoke(self, ctx):
+        from corrlab.errors import CorrlabError
+
+        try:
+            return super().invoke(ctx)
+        except CorrlabError as exc:
+            click.secho(f"corrlab: error: {exc}", fg="red", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+class _TimeType(click.ParamType):
+    """A time: a number or a multiple of pi ("pi/4", "3pi/8")."""
+
+    name = "T"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        from corrlab.errors import PlanError
+        from instruments.sim.ensembles import parse_time
+
+        try:
+            return parse_time(value)
+        except PlanError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.group(cls=_SimulateGroup)
+def simulate():
+    """Simulations of the seed physics (theory side; no bench involved)."""
+
+
+@simulate.command("ensembles", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--n", "n", type=int, required=True, metavar="N", help="atoms per ensemble (1 to 10^7)")
+@click.option("--tau", "taus", type=_TimeType(), multiple=True, metavar="T",
+              help="time(s), in the convention's time variable: tau = J t (bec) or chi t = 4 tau (spin-j); "
+                   "numbers or multiples of pi (pi/4, 3pi/8); several: --tau 0.3 pi/4 pi/8")
+@click.argument("more_taus", nargs=-1, type=_TimeType(), metavar="")
+@click.option("--scan", metavar="T0:T1:STEPS", help="STEPS equally spaced times from T0 to T1 inclusive, e.g. 0:pi/2:2000")
+@click.option("--convention", type=click.Choice(["bec", "spin-j"]), default="bec", show_default=True,
+              help="bec: S^z = n_a - n_b, H = J S1^z S2^z, time tau = J t; "
+                   "spin-j: J_z = (n_a - n_b)/2, H = chi J1z J2z, time chi t = 4 tau")
+@click.option("--dephasing", "gamma_t", type=float, metavar="GAMMA_T",
+              help="collective dephasing, Lindblad sqrt(Gamma) S^z (bec) or sqrt(Gamma) J_z (spin-j) on each "
+                   "ensemble: GAMMA_T is Gamma * t in that convention, the same at every time point")
+@click.option("--dephasing-rate", "gamma_rate", type=float, metavar="GAMMA/J",
+              help="collective dephasing as the rate Gamma / J (= Gamma / chi): Gamma t grows with the time")
+@click.option("--window", type=float, metavar="W",
+              help="keep k within N/2 +- W sqrt(N)/2 (default: the smallest window meeting --tol; exact for small N)")
+@click.option("--tol", type=float, default=1e-6, show_default=True, metavar="BITS",
+              help="precision asked of the entropy (rigorous bound) and of the dephased negativity's window")
+@click.option("--max-sector-dim", type=int, default=8000, show_default=True, metavar="ROWS",
+              help="largest symmetry block of the dephased partial transpose to diagonalise")
+@click.option("--json", "json_file", metavar="FILE", help="write the results as JSON to FILE ('-': stdout)")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+              help="plot entropy and log negativity against time to FILE.png")
+@click.option("--quiet", is_flag=True, help="no progress bar, no table")
+def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window, tol, max_sector_dim, json_file,
+              plot_file, quiet):
+    """Entanglement of two x-polarised ensembles of N atoms under H = J S1^z S2^z.
+
+    \b
+    Per time point: entanglement entropy (bits) of the pure state, logarithmic negativity
+    (bits) of the pure state and, with --dephasing / --dephasing-rate, of the dephased state;
+    the window used and the probability weight it leaves out.
+
+    \b
+    corrlab simulate ensembles --n 1000 --tau 0.3 pi/4 pi/8
+    corrlab simulate ensembles --n 10000 --scan 0:pi/2:2000 --json scan.json --plot scan.png
+    corrlab simulate ensembles --n 20 --tau pi/4 --dephasing 0.05
+    corrlab simulate ensembles --n 1000 --tau pi/2 --convention spin-j
+    """
+    from instruments.sim.ensembles import SPIN_OPERATOR, TIME_VARIABLE, parse_scan, plot_scan, simulate_ensembles
+
+    times = list(taus) + list(more_taus)
+    if more_taus and not taus:
+        raise click.UsageError("unexpected argument(s); times go after --tau (e.g. --tau 0.3 pi/4)")
+    if bool(times) == bool(scan):
+        raise click.UsageError("give either --tau T... or --scan T0:T1:STEPS")
+    if gamma_t is not None and gamma_rate is not None:
+        raise click.UsageError("give either --dephasing GAMMA_T or --dephasing-rate GAMMA/J, not both")
+    if scan:
+        times = list(parse_scan(scan))
+
+    to_stdout = json_file == "-"
+    show = not quiet and not to_stdout
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    if show and len(times) > 1:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("N = {task.fields[n]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("scan", total=len(times), n=n)
+            result = simulate_ensembles(n, times, convention=convention, dephasing=gamma_t, dephasing_rate=gamma_rate,
+                                        window=window, tol=tol, max_sector_dim=max_sector_dim,
+                                        progress=lambda done, total: bar.update(task, completed=done))
+    else:
+        result = simulate_ensembles(n, times, convention=convention, dephasing=gamma_t, dephasing_rate=gamma_rate,
+                                    window=window, tol=tol, max_sector_dim=max_sector_dim)
+
+    data = result.to_dict()
+    if json_file:
+        text = json.dumps(data, indent=2)
+        if to_stdout:
+            click.echo(text)
+        else:
+            Path(json_file).write_text(text + "\n")
+    if plot_file is not None:
+        plot_scan(result, plot_file)
+
+    if show:
+        out = Console(highlight=False)
+        _print_table(out, result, SPIN_OPERATOR[convention], TIME_VARIABLE[convention])
+        if json_file:
+            out.print(f"JSON: {json_file}")
+        if plot_file is not None:
+            out.print(f"plot: {plot_file}")
+
+
+def _print_table(console, result, spin_op: str, time_var: str) -> None:
+    from rich.table import Table
+
+    dephased = any(p.gamma_t is not None for p in result.points)
+    conv = result.convention
+    tlabel = "τ = J t" if conv == "bec" else "χ t"
+    title = (f"two ensembles of N = {result.n} atoms, H = {'J S1^z S2^z' if conv == 'bec' else 'chi J1z J2z'}; "
+             f"convention {conv} ({spin_op}, {time_var})")
+    if result.dephasing is not None:
+        title += f"; dephasing Γt = {result.dephasing:g} ({conv})"
+    elif result.dephasing_rate is not None:
+        title += f"; dephasing Γ/{'J' if conv == 'bec' else 'χ'} = {result.dephasing_rate:g}"
+    table = Table(title=title, title_justify="left")
+    table.add_column(tlabel, justify="right")
+    table.add_column("entropy (bits)", justify="right")
+    table.add_column("± bound", justify="right")
+    table.add_column("log neg, pure (bits)", justify="right")
+    if dephased:
+        table.add_column("log neg, dephased (bits)", justify="right")
+        table.add_column("Γt", justify="right")
+    table.add_column("window w", justify="right")
+    table.add_column("omitted weight", justify="right")
+
+    pts = list(zip(result.times, result.points))
+    rows = pts
+    if len(pts) > TABLE_MAX_ROWS:  # a long scan: its lowest and highest entropies, then a pointer to the JSON
+        ordered = sorted(pts, key=lambda tp: tp[1].entropy_bits)
+        rows = sorted(ordered[:10] + ordered[-5:], key=lambda tp: tp[0])
+        table.caption = f"{len(pts)} points; shown: the 10 lowest and 5 highest entropies (all in --json)"
+    for t, p in rows:
+        cells = [f"{t:.6g}", f"{p.entropy_bits:.6f}", f"{p.entropy_error_bound_bits:.1e}", f"{p.log_negativity_pure_bits:.6f}"]
+        if dephased:
+            cells += [f"{p.log_negativity_bits:.6f}", "" if p.gamma_t is None else f"{p.gamma_t:.4g}"]
+        cells += ["exact" if p.window is None else f"{p.window:.3f}", f"{p.omitted_weight:.1e}"]
+        table.add_row(*cells)
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(simulate())
