@@ -40,10 +40,15 @@ What is computed
 Interval method (chosen by simulation, see ``tests/test_gaussian.py``): with
 ``L = -ln nu`` unclipped (negative for PPT states, so smooth through the boundary),
 ``b`` the trial-bootstrap bias and ``se = max(bootstrap SE, jackknife SE)``, the interval is
-``(L - b) +- t_{T-1} se`` clipped at 0 and ``p = P(t_{T-1} > (L - b) / se)``. On seeded
-two-mode squeezed data (r = 0.5) with AR(1) samples inside trials it covered 0.93-0.96 for
-10 to 100 trials; BCa covered 0.85-0.94 and percentile intervals 0.78-0.90, and their
-inverted p-values rejected a boundary state (nu = 1) 14-31% of the time at 0.05.
+``(L - b) +- t_{T-1} se`` clipped at 0 and ``p = P(t_{T-1} > (L - b) / se)``. The bias is
+measured against the plug-in matrix (divisor N), the value the bootstrap world is centred
+on. On seeded two-mode squeezed data (r = 0.5, 1000 datasets per design, 10 to 200 trials,
+AR(1) samples inside trials) the 95% interval covered 0.925-0.959; at the separable
+boundary (nu = 1) ``p < 0.05`` happened 0.049-0.075 of the time (the upper end with 20
+trials of about 3 effective samples each). BCa covered 0.85-0.94 and percentile intervals
+0.78-0.90, and their inverted p-values rejected the boundary state 14-31% of the time.
+The bias-corrected estimate is unbiased to within 0.002 nats at 100 independent samples
+(raw: +0.035).
 
 Pooling trials measured at different reference phases pools locally rotated states; the
 pooled matrix is the covariance matrix of their mixture. The PPT and Duan criteria hold
@@ -139,15 +144,30 @@ def _nu_minus(V: np.ndarray, *, transpose: bool) -> np.ndarray:
         return np.sqrt(np.where(nu2 > 0, nu2, np.nan))
 
 
+def _spectrum(V: np.ndarray) -> tuple[float, float]:
+    """Symplectic eigenvalues (ascending) of a positive definite 4x4 matrix, accurately.
+
+    They are the positive eigenvalues of the Hermitian ``V^(1/2) i Omega V^(1/2)`` (similar
+    to ``i Omega V``), which stays accurate where the invariant formula loses half the
+    digits (``nu_- = nu_+``, e.g. pure or symmetric thermal states).
+    """
+    w, u = np.linalg.eigh(V)
+    if w[0] <= 0:
+        raise DatasetError(
+            f"covariance matrix is not positive definite (smallest eigenvalue {w[0]:.4g}); "
+            "it describes no state"
+        )
+    root = (u * np.sqrt(w)) @ u.T
+    ev = np.linalg.eigvalsh(root @ (1j * OMEGA) @ root)
+    return float(ev[2]), float(ev[3])
+
+
 def symplectic_eigenvalues(V) -> tuple[float, float]:
-    """``(nu_minus, nu_plus)`` of ``V`` (vacuum-1 units: a physical state has ``nu_minus >= 1``)."""
-    V = _as_cov(V)
-    da, db, dc, dv = _invariants(V)
-    delta = da + db + 2.0 * dc
-    disc = max(delta * delta - 4.0 * dv, 0.0)
-    nu_minus = float(_nu_minus(V, transpose=False))
-    nu_plus = math.sqrt(max(0.5 * (delta + math.sqrt(disc)), 0.0))
-    return nu_minus, nu_plus
+    """``(nu_minus, nu_plus)`` of ``V`` (vacuum-1 units: a physical state has ``nu_minus >= 1``).
+
+    Raises :class:`corrlab.errors.DatasetError` if ``V`` is not positive definite.
+    """
+    return _spectrum(_as_cov(V))
 
 
 def partial_transpose(V) -> np.ndarray:
@@ -158,7 +178,8 @@ def partial_transpose(V) -> np.ndarray:
 
 def pt_symplectic_eigenvalue(V) -> float:
     """The smallest symplectic eigenvalue of the partial transpose (``< 1``: entangled)."""
-    return float(_nu_minus(_as_cov(V), transpose=True))
+    V = _as_cov(V)
+    return _spectrum(_PT @ V @ _PT)[0]
 
 
 def check_physical(V, *, atol: float = 1e-9) -> float:
@@ -176,7 +197,7 @@ def check_physical(V, *, atol: float = 1e-9) -> float:
         raise PlanError(f"atol must be a number >= 0; got {atol!r}")
     lam = float(np.linalg.eigvalsh(V + 1j * OMEGA)[0])
     if lam < -atol:
-        nu = symplectic_eigenvalues(V)[0]
+        nu = float(_nu_minus(V, transpose=False))
         raise DatasetError(
             f"covariance matrix is unphysical: smallest eigenvalue of V + i*Omega is {lam:.4g} "
             f"(tolerance {atol:.3g}), smallest symplectic eigenvalue {nu:.4g} < 1 in vacuum units; "
@@ -392,8 +413,8 @@ class GaussianEntanglementResult(Result):
     covariance : the 4x4 matrix (vacuum-1 units, order x_A, p_A, x_B, p_B).
     nu_minus : smallest symplectic eigenvalue of the estimate (a state has ``>= 1``; a
         nearly pure state's estimate falls below 1 by sampling error alone).
-    physical_z : the smaller of the two physicality invariants in standard errors
-        (``> 0``: inside the physical set; far below 0: an error was raised instead).
+    physical_z : the smallest physicality invariant in standard errors (``> 0``: inside
+        the physical set; far below 0: an error was raised instead).
     """
 
     log_negativity: float
@@ -436,33 +457,46 @@ class GaussianEntanglementResult(Result):
         return "\n".join(lines)
 
 
-def _physical_z(V: np.ndarray, boot_v: np.ndarray, jack_v: np.ndarray) -> float:
-    """min over the invariants (det V - D + 1, D - 2) of estimate / standard error.
+def _physical_z(V: np.ndarray, boot_v: np.ndarray, jack_v: np.ndarray, plugin_scale: float) -> float:
+    """How far inside (> 0) or outside (< 0) the physical set the estimate lies, in standard errors.
 
-    The standard error is the larger of the trial-bootstrap one (scaled by sqrt(T/(T-1))) and
-    the trial-jackknife one: with few trials both are noisy and the invariants are skewed,
-    so the larger is used.
+    ``V + i Omega >= 0`` iff ``nu_- >= 1``. The smallest symplectic eigenvalue is a poor
+    statistic where ``nu_- = nu_+`` (every pure state): the minimum of two noisy values, biased
+    low, with a bootstrap standard error that is too small. So three smooth log-invariants
+    are used: ``ln det V = ln(nu_-^2 nu_+^2) >= 0`` (purity at most 1), ``ln(D / 2) >= 0``
+    (``D = nu_-^2 + nu_+^2``), which together decide near-pure states, and ``ln nu_-`` only
+    where the state is clearly mixed (``ln det V`` more than 3 standard errors above 0), where
+    ``nu_-`` is smooth. Each is corrected by its trial-bootstrap bias. Standard errors: the larger of the trial bootstrap's (times
+    ``sqrt(T / (T - 1))``) and the trial jackknife's.
     """
 
     def invariants(m):
         da, db, dc, dv = _invariants(m)
         delta = da + db + 2.0 * dc
-        return np.stack([dv - delta + 1.0, delta - 2.0], axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.stack([np.log(dv), np.log(delta / 2.0), np.log(_nu_minus(m, transpose=False))], axis=-1)
 
     t = len(jack_v)
     est = invariants(V)
-    se_boot = np.std(invariants(boot_v), axis=0, ddof=1) * math.sqrt(t / (t - 1))
+    if not np.all(np.isfinite(est)):
+        raise DatasetError("covariance matrix is not positive definite: it describes no state")
+    boot = invariants(boot_v)
+    # log-determinants of estimated covariances are biased low (Wishart): remove the
+    # bootstrap estimate of the bias (against the plug-in value, see _plugin) before
+    # comparing with 0
+    est = est - (np.nanmean(boot, axis=0) - invariants(V * plugin_scale))
+    se_boot = np.nanstd(boot, axis=0, ddof=1) * math.sqrt(t / (t - 1))
     jk = invariants(jack_v)
-    se_jack = np.sqrt((t - 1) / t * np.sum((jk - jk.mean(axis=0)) ** 2, axis=0))
+    se_jack = np.sqrt((t - 1) / t * np.nansum((jk - np.nanmean(jk, axis=0)) ** 2, axis=0))
     se = np.maximum(se_boot, se_jack)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, est / se, np.where(est >= 0, np.inf, -np.inf))
-    return float(np.min(z))
+    return float(np.min(z) if z[0] > 3.0 else np.min(z[:2]))
 
 
 def gaussian_entanglement(
     xa, ya, xb, yb, *, vacuum_variance, trial, confidence_level: float = 0.95,
-    n_resamples: int = 1999, rng=None, physical_alpha: float = 1e-6,
+    n_resamples: int = 1999, rng=None, physical_alpha: float = 1e-4,
 ) -> GaussianEntanglementResult:
     """Log negativity, Simon and Duan of calibrated quadratures, with a trial bootstrap.
 
@@ -474,12 +508,14 @@ def gaussian_entanglement(
     trial : trial label of each sample; trials are resampled, never samples
         (at least 8 trials).
     confidence_level, n_resamples, rng : as in :func:`scipy.stats.bootstrap`.
-    physical_alpha : the matrix is declared unphysical when one of the two physicality
-        invariants (``det V - D + 1`` and ``D - 2``, both >= 0 for a state) lies below 0 by
-        more than the one-sided ``1 - physical_alpha / 2`` Student-t quantile (``T - 1``
-        degrees of freedom) of its standard error (the larger of the trial bootstrap's and the
-        trial jackknife's). A false alarm on a nearly pure state costs a failed analysis, and
-        with few trials the invariants have heavy tails, so the default is strict (``1e-6``).
+    physical_alpha : the matrix is declared unphysical when a physicality invariant
+        (``ln det V``, ``ln(D / 2)``, and for clearly mixed states ``ln nu_-``, all >= 0 for a
+        state) lies below 0 by more than the ``1 - physical_alpha / 3`` Student-t quantile
+        (``T - 1`` degrees of freedom) of its standard error. Measured on seeded data of a pure
+        state and of a mixed boundary state (10 000 datasets each, 8-100 trials): false alarms
+        0 to 4e-4 (0 at ``1e-6``); a vacuum calibration 20% too large was caught in 37-100%
+        of 40- and 200-trial datasets (7-100% at ``1e-6``). A missed miscalibration inflates
+        E_N by ``ln s``, the costlier error, hence the default ``1e-4``.
 
     Raises :class:`corrlab.errors.DatasetError` when the matrix is unphysical beyond sampling
     error (a wrong calibration), :class:`corrlab.errors.PlanError` for bad arguments.
@@ -493,6 +529,10 @@ def gaussian_entanglement(
     level = check_confidence_level(confidence_level)
     b = check_positive_int(n_resamples, "n_resamples", minimum=99)
     gen = check_rng(rng)
+    if not (isinstance(physical_alpha, numbers.Real) and 0 < physical_alpha < 1):
+        raise PlanError(f"physical_alpha must be in (0, 1); got {physical_alpha!r}")
+    from scipy.stats import t as student_t
+
     z = _stack(xa, ya, xb, yb, vacuum_variance)
     va, vb = _vacuum(vacuum_variance)
     if trial is None:
@@ -517,21 +557,18 @@ def gaussian_entanglement(
     # leave-one-trial-out (a second standard error, and the physicality check)
     jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
     jack_l = _log_nu_pt(jack_v)
-    # physicality within sampling error: V + i Omega >= 0 iff g = det V - D + 1 >= 0 and
-    # D >= 2 (D = det A + det B + 2 det C = nu_-^2 + nu_+^2, det V = nu_-^2 nu_+^2). Both are
-    # polynomials in V, so their estimates are smooth and nearly normal even for a pure state
-    # (where the smallest eigenvalue of V + i Omega is a degenerate 0 and biased low).
-    if not (isinstance(physical_alpha, numbers.Real) and 0 < physical_alpha < 1):
-        raise PlanError(f"physical_alpha must be in (0, 1); got {physical_alpha!r}")
-    from scipy.stats import t as student_t
+    # physicality within sampling error (see _physical_z)
 
-    z_phys = _physical_z(V, boot_v, jack_v)
-    z_crit = float(student_t.ppf(1 - physical_alpha / 2, df=t - 1))
+    # the bootstrap world's own value is the plug-in matrix (divisor N, not N - 1): its
+    # resamples (divisor N* - 1) are centred on it, so biases are measured against it
+    plugin_scale = (tot_n - 1.0) / tot_n
+    z_phys = _physical_z(V, boot_v, jack_v, plugin_scale)
+    z_crit = float(student_t.ppf(1 - physical_alpha / 3, df=t - 1))
     if z_phys < -z_crit:
         lam = float(np.linalg.eigvalsh(V + 1j * OMEGA)[0])
         raise DatasetError(
             f"covariance matrix is unphysical beyond sampling error: smallest symplectic eigenvalue "
-            f"{symplectic_eigenvalues(V)[0]:.4g} < 1 in vacuum units (smallest eigenvalue of V + i*Omega "
+            f"{float(_nu_minus(V, transpose=False)):.4g} < 1 in vacuum units (smallest eigenvalue of V + i*Omega "
             f"{lam:.4g}; {-z_phys:.1f} standard errors); the vacuum_variance calibration is too large "
             "or the columns are not conjugate quadratures"
         )
@@ -542,8 +579,8 @@ def gaussian_entanglement(
             "trials or a constant column"
         )
 
-    ell = float(_log_nu_pt(V))
-    bias = float(np.mean(boot_l) - ell)
+    ell = -math.log(pt_symplectic_eigenvalue(V))
+    bias = float(np.mean(boot_l) - (ell - math.log(plugin_scale)))
     se_boot = float(np.std(boot_l, ddof=1)) * math.sqrt(t / (t - 1))
     se_jack = math.sqrt((t - 1) / t * float(np.sum((jack_l - jack_l.mean()) ** 2)))
     se = max(se_boot, se_jack)
@@ -567,11 +604,11 @@ def gaussian_entanglement(
         ci=ConfidenceInterval(max(0.0, lo), max(0.0, hi), level, "bias-corrected Student-t over trials, clipped at 0"),
         pvalue=pvalue,
         se=se,
-        nu_pt=float(math.exp(-ell)),
+        nu_pt=pt_symplectic_eigenvalue(V),
         simon=simon_ppt(V),
         duan=duan_sum(V),
         covariance=V_out,
-        nu_minus=float(symplectic_eigenvalues(V)[0]),
+        nu_minus=symplectic_eigenvalues(V)[0],
         physical_z=float(z_phys),
         n_trials=t,
         n_samples=int(tot_n),
