@@ -43,7 +43,9 @@ class AnalysisPlan(BaseModel):
         "dependence", "controls", "no_signalling", "chsh", "log_negativity",
     )
     multiplicity: Literal["holm", "none"] = "holm"
-    no_signalling_test: Literal["g", "anderson"] = "g"
+    no_signalling_test: Literal["g", "anderson"] = Field(
+        "anderson", description="k-sample Anderson-Darling on the local observable (permutation p-value over the "
+        "randomized remote settings), or a G-test on its sign (the CHSH outcome)")
     no_signalling_margin: float = Field(0.05, gt=0.0, lt=1.0, description="TOST margin on the marginal difference")
     chsh_minus: tuple[int, int] = Field((1, 1), description="the (setting_a, setting_b) pair with the minus sign in S")
     coherence_nperseg: int = Field(256, ge=8)

@@ -1,0 +1,233 @@
+"""Rendering results for people: the terminal summary and the HTML report with plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+
+RUNGS = (("dependence", "1 dependence"), ("protocol_specific", "2 protocol-specific"), ("nonclassical", "3 nonclassical"))
+
+
+def _f(x, nd=3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and (abs(x) >= 1e4 or (0 < abs(x) < 1e-3)):
+        return f"{x:.2e}"
+    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+
+def _ci(ci) -> str:
+    return "-" if not ci or ci[0] is None else f"[{_f(ci[0])}, {_f(ci[1])}]"
+
+
+def ladder_lines(res) -> list[str]:
+    v = res.verdict
+    out = []
+    for key, label in RUNGS:
+        held = getattr(v, key)
+        out.append(f"  [{'x' if held else ' '}] {label}")
+    out.append(f"  signalling detected: {'YES' if v.signalling_detected else 'no'}")
+    out.append(f"  level: {v.level}")
+    return out
+
+
+def summary_text(res) -> str:
+    lines = [f"corrlab analysis of {res.run_id} (plan {str(res.plan_sha256)[:12]}...)"
+             + ("  EXPLORATORY" if res.exploratory else "")]
+    lines.append(f"{'condition':22s} {'trials':>6s} {'MI (nats)':>10s} {'CI':>22s} {'p':>9s}")
+    for cond, e in res.conditions.items():
+        mi = e["mi"]
+        lines.append(f"{cond:22s} {e['n_trials']:6d} {_f(mi.get('estimate')):>10s} {_ci(mi.get('ci')):>22s} "
+                     f"{_f(e.get('pvalue')):>9s}")
+    for c in res.controls:
+        d = c["mi_difference"]
+        lines.append(f"main - {c['control']}: {_f(d['estimate'])} {_ci(d['ci'])} p={_f(c['pvalue'])}")
+    lines.append("evidence ladder:")
+    lines += ladder_lines(res)
+    lines += [f"  - {r}" for r in res.verdict.reasons]
+    return "\n".join(lines)
+
+
+def print_summary(res, console) -> None:
+    """The terminal view: a table per condition, controls, no-signalling, the ladder with ticks."""
+    from rich.table import Table
+
+    title = f"{res.run_id}" + ("  [bold red]EXPLORATORY[/]" if res.exploratory else "")
+    t = Table(title=f"conditions of {title}")
+    for col in ("condition", "trials", "f rate", "MI (nats)", f"{int(100 * res.plan['confidence_level'])}% CI",
+                "estimator", "perm. p", "Holm p"):
+        t.add_column(col, justify="left" if col in ("condition", "estimator") else "right")
+    for cond, e in res.conditions.items():
+        mi = e["mi"]
+        t.add_row(cond, str(e["n_trials"]), _f(e.get("f_rate"), 2), _f(mi.get("estimate")), _ci(mi.get("ci")),
+                  res.plan["statistic"], _f(e.get("pvalue")), _f(e.get("pvalue_holm")))
+    console.print(t)
+    if res.controls:
+        t = Table(title="main against each control (label permutation within blocks)")
+        for col in ("control", "MI main - control", "CI", "p", "Holm p"):
+            t.add_column(col, justify="right" if col != "control" else "left")
+        for c in res.controls:
+            d = c["mi_difference"]
+            t.add_row(c["control"], _f(d["estimate"]), _ci(d["ci"]), _f(c["pvalue"]), _f(c.get("pvalue_holm")))
+        console.print(t)
+    ns = res.no_signalling
+    if ns["tests"]:
+        t = Table(title="no-signalling: local marginal against the remote setting")
+        for col in ("side", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"):
+            t.add_column(col)
+        for x in ns["tests"]:
+            t.add_row(x["side"], x["condition"], x["test"], _f(x["difference"]), _ci(x["ci"]), _f(x["pvalue"]),
+                      _f(x.get("pvalue_holm")), _f(x["tost_pvalue"]), "yes" if x["equivalent"] else "no")
+        console.print(t)
+    for d in ns.get("drift", []):
+        console.print(f"drift over trial time, side {d['side']}: p = {_f(d['pvalue'])} ({d['method']})")
+    nc = res.nonclassicality
+    if nc.get("chsh"):
+        c = nc["chsh"]
+        console.print(f"CHSH: S = {_f(c['S'])} +- {_f(c['se'])}  CI {_ci(c['ci'])}  p(S<=2) = {_f(c['pvalue'])} "
+                      f"(normal approx. {_f(c['pvalue_normal'])}); local bound 2, Tsirelson 2.828")
+    if nc.get("gaussian"):
+        g = nc["gaussian"]
+        console.print(f"log negativity: {_f(g['log_negativity'])} nats {_ci(g['ci'])}  ({g['bias_statement']})")
+    for name, why in nc.get("not_applicable", {}).items():
+        console.print(f"{name}: not applicable - {why}")
+    console.print("[bold]evidence ladder[/]")
+    v = res.verdict
+    for key, label in RUNGS:
+        held = getattr(v, key)
+        console.print(f"  {'[green]✔[/]' if held else '[dim]✘[/]'} {label}")
+    if v.signalling_detected:
+        console.print("  [red]⚠ signalling detected: the level is capped at 'dependence'[/]")
+    colour = {"none": "white", "dependence": "yellow", "protocol-specific": "cyan", "nonclassical": "green"}[v.level]
+    console.print(f"  level: [bold {colour}]{v.level}[/]")
+    for r in v.reasons:
+        console.print(f"  - {r}")
+
+
+# ================================================================================ HTML
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "'/>"
+
+
+def _table(headers, rows) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(res, path) -> None:
+    """A self-contained HTML page: plots embedded as PNG, tables, the ladder and its reasons."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = res.details.get("data")
+    parts = [f"<h1>corrlab analysis: {html.escape(res.run_id)}</h1>"]
+    if res.exploratory:
+        parts.append("<p class='warn'>EXPLORATORY: a plan other than the recorded one was used.</p>")
+    parts.append(f"<p>plan sha256 {html.escape(str(res.plan_sha256))}; alpha {res.alpha}; "
+                 f"dataset sha256 {html.escape(res.dataset_sha256)}</p>")
+    v = res.verdict
+    ladder = "".join(f"<li>{'&#10004;' if getattr(v, k) else '&#10008;'} {label}</li>" for k, label in RUNGS)
+    parts.append(f"<h2>Evidence ladder: {html.escape(v.level)}</h2><ul>{ladder}</ul>"
+                 + ("<p class='warn'>Signalling detected: level capped at dependence.</p>" if v.signalling_detected else "")
+                 + "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in v.reasons) + "</ul>")
+    # scatter of trial observables per condition
+    if data is not None:
+        conds = data.conditions
+        fig, axes = plt.subplots(1, len(conds), figsize=(3.2 * len(conds), 3.2), squeeze=False)
+        for ax, cond in zip(axes[0], conds):
+            sel = data.select(cond)
+            a = data.a[sel] if data.a.ndim == 1 else data.a[sel, 0]
+            b = data.b[sel] if data.b.ndim == 1 else data.b[sel, 0]
+            ax.scatter(a, b, s=8, alpha=0.6)
+            ax.set_title(cond, fontsize=9)
+            ax.set_xlabel("X_A (trial mean)")
+            ax.set_ylabel("X_B (trial mean)")
+        fig.tight_layout()
+        parts.append("<h2>X_A against X_B per condition</h2>" + _png(fig))
+    # MI with intervals
+    conds = list(res.conditions)
+    est = [res.conditions[c]["mi"].get("estimate") for c in conds]
+    if all(e is not None for e in est):
+        lo = [res.conditions[c]["mi"]["ci"][0] for c in conds]
+        hi = [res.conditions[c]["mi"]["ci"][1] for c in conds]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        x = np.arange(len(conds))
+        # an interval need not contain its estimate (BCa near the MI >= 0 boundary): draw it as it is
+        ax.vlines(x, lo, hi, color="tab:blue")
+        ax.plot(x, est, "o", color="tab:blue")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(x, conds, rotation=20, fontsize=8)
+        ax.set_ylabel(f"MI (nats), {res.plan['statistic']}")
+        parts.append("<h2>Mutual information by condition</h2>" + _png(fig))
+    parts.append("<h2>Conditions</h2>" + _table(
+        ["condition", "trials", "MI", "CI", "p", "Holm p"],
+        [[c, e["n_trials"], _f(e["mi"].get("estimate")), _ci(e["mi"].get("ci")), _f(e.get("pvalue")),
+          _f(e.get("pvalue_holm"))] for c, e in res.conditions.items()]))
+    if res.controls:
+        parts.append("<h2>Controls</h2>" + _table(
+            ["control", "MI difference", "CI", "p", "Holm p"],
+            [[c["control"], _f(c["mi_difference"]["estimate"]), _ci(c["mi_difference"]["ci"]), _f(c["pvalue"]),
+              _f(c.get("pvalue_holm"))] for c in res.controls]))
+    nulls = res.details.get("nulls", {})
+    if nulls:
+        fig, axes = plt.subplots(1, len(nulls), figsize=(3.2 * len(nulls), 2.8), squeeze=False)
+        for ax, (name, (obs, null)) in zip(axes[0], nulls.items()):
+            ax.hist(null, bins=50, color="lightgrey")
+            ax.axvline(obs, color="red")
+            ax.set_title(name, fontsize=8)
+        fig.tight_layout()
+        parts.append("<h2>Null distributions (grey) and observed values (red)</h2>" + _png(fig))
+    coh = res.details.get("coherence", {})
+    if coh:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        for cond, c in coh.items():
+            ax.semilogx(c.frequencies[1:], c.coherence[1:], label=cond, lw=0.8)
+        some = next(iter(coh.values()))
+        ax.axhline(some.threshold, color="k", ls="--", lw=0.8, label=f"significance ({some.alpha}, overlap-corrected)")
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel("magnitude-squared coherence")
+        ax.legend(fontsize=7)
+        parts.append("<h2>Coherence X_A-X_B (Welch)</h2>" + _png(fig))
+    ns = res.no_signalling
+    parts.append("<h2>No-signalling</h2>" + _table(
+        ["side", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"],
+        [[t["side"], t["condition"], t["test"], _f(t["difference"]), _ci(t["ci"]), _f(t["pvalue"]),
+          _f(t.get("pvalue_holm")), _f(t["tost_pvalue"]), t["equivalent"]] for t in ns["tests"]]))
+    nc = res.nonclassicality
+    parts.append("<h2>Non-classicality</h2>")
+    if nc.get("chsh"):
+        c = nc["chsh"]
+        fig, ax = plt.subplots(figsize=(5, 1.6))
+        ax.errorbar([c["S"]], [0], xerr=[[c["S"] - c["ci"][0]], [c["ci"][1] - c["S"]]], fmt="o", capsize=4)
+        for x, lab in ((2, "local bound 2"), (2 * np.sqrt(2), "Tsirelson 2.83")):
+            ax.axvline(x, ls="--", color="grey")
+            ax.text(x, 0.5, lab, fontsize=7)
+        ax.set_yticks([])
+        ax.set_xlabel("S")
+        parts.append(f"<p>CHSH S = {_f(c['S'])} ± {_f(c['se'])}, p(S ≤ 2) = {_f(c['pvalue'])}</p>" + _png(fig))
+    if nc.get("gaussian"):
+        g = nc["gaussian"]
+        cov = np.asarray(g["covariance"])
+        parts.append(f"<p>E_N = {_f(g['log_negativity'])} nats {_ci(g['ci'])}; {html.escape(g['bias_statement'])}</p>"
+                     + _table(["", "x_A", "p_A", "x_B", "p_B"],
+                              [[n] + [f"{v:.4f}" for v in row] for n, row in zip(["x_A", "p_A", "x_B", "p_B"], cov)]))
+    for name, why in nc.get("not_applicable", {}).items():
+        parts.append(f"<p>{html.escape(name)}: not applicable ({html.escape(why)})</p>")
+    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}.warn{color:#b00;font-weight:bold}</style>")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"<!doctype html><html><head><meta charset='utf-8'><title>corrlab {html.escape(res.run_id)}</title>"
+                 f"{style}</head><body>{''.join(parts)}</body></html>")
