@@ -31,6 +31,7 @@ magnetization correlations are those of the effective two-qubit state
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -334,14 +335,23 @@ def _spin_ops(n: int):
     return jz, jp
 
 
+@functools.lru_cache(maxsize=16)
+def _jy_eigh(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigen-decomposition of J_y and the diagonal of J_z for spin n / 2 (cached, read-only)."""
+    jz, jp = _spin_ops(n)
+    w, v = np.linalg.eigh((jp - jp.T) / 2j)
+    m = np.diag(jz).copy()
+    for arr in (w, v, m):
+        arr.setflags(write=False)
+    return w, v, m
+
+
 def _spin_rotation(n: int, theta: float, phi: float) -> np.ndarray:
     """``R = exp(-i phi J_z) exp(-i theta J_y)``: its columns are the eigenbasis of ``J . n``
     (column ``k`` <-> ``m = j - k``)."""
-    jz, jp = _spin_ops(n)
-    jy = (jp - jp.T) / 2j
-    w, v = np.linalg.eigh(jy)
+    w, v, m = _jy_eigh(int(n))
     ry = (v * np.exp(-1j * theta * w)) @ v.conj().T
-    return np.exp(-1j * phi * np.diag(jz))[:, None] * ry
+    return np.exp(-1j * phi * m)[:, None] * ry
 
 
 def big_spin_singlet(n: int) -> np.ndarray:
