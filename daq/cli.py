@@ -59,7 +59,10 @@ def _console():
 @click.option("--resume", "resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="continue an interrupted dataset with its recorded protocol and schedule")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def run(protocol, bench_file, out_dir, run_id, resume, quiet):
+@click.option("--analyze", "then_analyze", is_flag=True,
+              help="when complete, analyse by the recorded plan: print the ladder, write "
+                   "OUT/<run_id>.results.json and OUT/<run_id>.report.html")
+def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo')."""
     from daq.progress import RichObserver
     from daq.runner import resume_run, run_protocol
@@ -90,6 +93,24 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet):
         sys.exit(EXIT_INTERRUPTED)
     if result.status == "aborted":
         sys.exit(EXIT_ABORTED)
+    if then_analyze:
+        _analyze_after_run(console, result.path)
+
+
+def _analyze_after_run(console, path: Path) -> None:
+    import json
+
+    from analysis.pipeline import analyze_dataset
+    from analysis.render import print_summary, write_report
+
+    with console.status("analysing") as status:
+        res = analyze_dataset(path, progress=lambda msg: status.update(f"analysing: {msg}"))
+    print_summary(res, console)
+    json_path = path.with_name(f"{path.name}.results.json")
+    json_path.write_text(json.dumps(res.to_dict(), indent=2) + "\n")
+    report = path.with_name(f"{path.name}.report.html")
+    write_report(res, report)
+    console.print(f"results: {json_path}\nreport:  {report}\ninspect: corrlab inspect {path}")
 
 
 # ============================================================================ inspect
