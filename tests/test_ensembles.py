@@ -20,6 +20,20 @@ from corrlab.errors import PlanError
 from instruments.sim import ensembles as E
 
 LOG2_3 = math.log2(3)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """One BLAS thread: these matrices are small, and on a shared machine OpenBLAS's spinning threads
+    made a 361 x 361 eigvalsh 250x slower with 2 threads than with 1."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 LOG2_6 = math.log2(6)
 
 
