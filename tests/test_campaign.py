@@ -59,10 +59,12 @@ def write_campaign(tmp_path, demo_protocol, *, analyze=False, start_at=None):
 
 
 def test_a_failed_run_does_not_stop_the_queue_and_status_says_why(tmp_path, demo_protocol):
-    path = write_campaign(tmp_path, demo_protocol)
+    path = write_campaign(tmp_path, demo_protocol, analyze=True)
     state = execute(Campaign.load(path))
     statuses = [e["status"] for e in state["queue"]]
     assert statuses == ["complete", "failed", "complete"]
+    # analysed on completion by the recorded plan (the independent world: no rung reached)
+    assert [e["verdict"] for e in state["queue"]] == ["none", None, "none"]
     failed = state["queue"][1]
     assert failed["reason"].startswith("thermal: not reachable after 2 attempt(s)")
     for e in (state["queue"][0], state["queue"][2]):
