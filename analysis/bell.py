@@ -276,7 +276,8 @@ def chsh_test(
     else:
         ubar = float(u.mean())
         p_bound = math.exp(-n * _kl_bernoulli(min(ubar, 1.0), u0)) if ubar > u0 else 1.0
-        method = "Hoeffding (KL form) for the supermartingale sum of Y = sign*a*b/(p_A p_B), E[Y] <= 2 under any LHV model"
+        method = ("Hoeffding (KL form) for the supermartingale sum of Y = sign*a*b/(p_A p_B), "
+                  "E[Y] <= 2 under any LHV model")
     expected = np.array([n * pa[s] * pb[t] for s, t in _PAIRS])
     observed = np.array([counts[f"{s}{t}"] for s, t in _PAIRS])
     settings_p = float(chdtrc(3, np.sum((observed - expected) ** 2 / expected)))  # chi-square, 3 dof

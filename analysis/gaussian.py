@@ -26,8 +26,9 @@ What is computed
   :class:`corrlab.errors.DatasetError` (the numbers, not the caller's arguments, are at
   fault), never returns a number.
 * :func:`log_negativity`: ``E_N = max(0, -ln nu)``, ``nu`` the smallest symplectic eigenvalue
-  of the partial transpose, from the invariants ``D = det A + det B - 2 det C``,
-  ``nu^2 = (D - sqrt(D^2 - 4 det V)) / 2``.
+  of the partial transpose (``p_B -> -p_B``). Single matrices use the Hermitian form
+  ``V^(1/2) i Omega V^(1/2)`` (accurate when ``nu_- = nu_+``); the bootstrap uses the
+  invariants ``D = det A + det B - 2 det C``, ``nu^2 = (D - sqrt(D^2 - 4 det V)) / 2``.
 * :func:`simon_ppt`: Simon's PPT criterion in its invariant form (negative = entangled).
 * :func:`duan_sum`: the Duan-Giedke-Cirac-Zoller sum minimised in closed form over local
   rotations (signs included, as rotations by pi), with its separable bound.
@@ -54,8 +55,8 @@ Pooling trials measured at different reference phases pools locally rotated stat
 pooled matrix is the covariance matrix of their mixture. The PPT and Duan criteria hold
 for every separable state, Gaussian or not, so a violation by the pooled matrix still
 witnesses entanglement, but its ``E_N`` is that of the Gaussian state with the pooled
-moments and is lower than at a fixed phase. Pass one setting pair's samples for the
-state's own ``E_N``.
+moments and is lower than at a fixed phase. Pass one setting pair's samples, or rotate
+every trial back to a common frame with its recorded phases, for the state's own ``E_N``.
 """
 
 from __future__ import annotations
@@ -326,7 +327,9 @@ def _vacuum(vacuum_variance) -> tuple[float, float]:
     try:
         va, vb = (float(v) for v in vacuum_variance)
     except (TypeError, ValueError) as exc:
-        raise PlanError(f"vacuum_variance must be a pair (va, vb) of positive numbers; got {vacuum_variance!r}") from exc
+        raise PlanError(
+            f"vacuum_variance must be a pair (va, vb) of positive numbers; got {vacuum_variance!r}"
+        ) from exc
     for name, v in (("va", va), ("vb", vb)):
         if not (v > 0 and math.isfinite(v)):
             raise PlanError(f"vacuum_variance {name} must be a positive finite number; got {v!r}")
@@ -466,8 +469,8 @@ def _physical_z(V: np.ndarray, boot_v: np.ndarray, jack_v: np.ndarray, plugin_sc
     are used: ``ln det V = ln(nu_-^2 nu_+^2) >= 0`` (purity at most 1), ``ln(D / 2) >= 0``
     (``D = nu_-^2 + nu_+^2``), which together decide near-pure states, and ``ln nu_-`` only
     where the state is clearly mixed (``ln det V`` more than 3 standard errors above 0), where
-    ``nu_-`` is smooth. Each is corrected by its trial-bootstrap bias. Standard errors: the larger of the trial bootstrap's (times
-    ``sqrt(T / (T - 1))``) and the trial jackknife's.
+    ``nu_-`` is smooth. Each is corrected by its trial-bootstrap bias. Standard errors: the
+    larger of the trial bootstrap's (times ``sqrt(T / (T - 1))``) and the trial jackknife's.
     """
 
     def invariants(m):

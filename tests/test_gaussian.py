@@ -21,7 +21,7 @@ from thewalrus.quantum import is_valid_cov as tw_is_valid_cov  # noqa: E402
 from thewalrus.quantum import log_negativity as tw_log_negativity  # noqa: E402
 from thewalrus.random import random_covariance, random_symplectic  # noqa: E402
 from thewalrus.symplectic import loss as tw_loss  # noqa: E402
-from thewalrus.symplectic import rotation, squeezing, two_mode_squeezing  # noqa: E402
+from thewalrus.symplectic import squeezing, two_mode_squeezing  # noqa: E402
 from thewalrus.symplectic import xpxp_to_xxpp, xxpp_to_xpxp  # noqa: E402
 
 I2 = np.eye(2)
@@ -88,6 +88,9 @@ def test_two_mode_squeezed_vacuum_gives_2r():
     assert g.log_negativity(tmst(0.5)) == pytest.approx(1.000000, abs=1e-12)
     for r in (0.05, 0.3, 1.0, 2.0):
         assert g.log_negativity(tmst(r)) == pytest.approx(2 * r, rel=1e-10)
+        # the same state made by thewalrus' two-mode squeezer acting on vacuum (any phase)
+        S = two_mode_squeezing(r, 0.7)
+        assert g.log_negativity(xxpp_to_xpxp(S @ S.T)) == pytest.approx(2 * r, rel=1e-10)
 
 
 def test_squeezed_thermal_closed_form():
@@ -243,10 +246,8 @@ def test_duan_closed_form_and_brute_force():
             assert u @ W @ u + v @ W @ v == pytest.approx(d.statistic, abs=1e-9)
             # and no rotation does better (brute force over theta_a on a grid; only the
             # difference theta_a - theta_b matters)
-            best = min(
-                (lambda W2: u @ W2 @ u + v @ W2 @ v)(local_rotation(t, 0.0) @ V @ local_rotation(t, 0.0).T)
-                for t in grid
-            )
+            rotated = [local_rotation(t, 0.0) @ V @ local_rotation(t, 0.0).T for t in grid]
+            best = min(u @ W2 @ u + v @ W2 @ v for W2 in rotated)
             assert d.statistic <= best + 1e-9
             assert d.statistic == pytest.approx(best, abs=1e-3 * max(1.0, best))
             assert d.bound == pytest.approx(2 * (a * a + 1 / (a * a)))

@@ -373,7 +373,9 @@ def big_spin_singlet(n: int) -> np.ndarray:
 def _check_symmetric(psi, n_a: int, n_b: int) -> np.ndarray:
     arr = np.asarray(psi, dtype=complex)
     if arr.shape != ((n_a + 1) * (n_b + 1),):
-        raise ValueError(f"psi must have (N_A + 1)(N_B + 1) = {(n_a + 1) * (n_b + 1)} Dicke amplitudes; got {arr.shape}")
+        raise ValueError(
+            f"psi must have (N_A + 1)(N_B + 1) = {(n_a + 1) * (n_b + 1)} Dicke amplitudes; got {arr.shape}"
+        )
     return (arr / np.linalg.norm(arr)).reshape(n_a + 1, n_b + 1)
 
 
