@@ -19,9 +19,9 @@ thewalrus = pytest.importorskip("thewalrus")
 from thewalrus.decompositions import symplectic_eigenvals as tw_symplectic_eigenvals  # noqa: E402
 from thewalrus.quantum import is_valid_cov as tw_is_valid_cov  # noqa: E402
 from thewalrus.quantum import log_negativity as tw_log_negativity  # noqa: E402
-from thewalrus.random import random_covariance, random_symplectic  # noqa: E402
+from thewalrus.random import random_covariance  # noqa: E402
 from thewalrus.symplectic import loss as tw_loss  # noqa: E402
-from thewalrus.symplectic import squeezing, two_mode_squeezing  # noqa: E402
+from thewalrus.symplectic import interferometer, is_symplectic, squeezing, two_mode_squeezing  # noqa: E402
 from thewalrus.symplectic import xpxp_to_xxpp, xxpp_to_xpxp  # noqa: E402
 
 I2 = np.eye(2)
@@ -74,8 +74,22 @@ def sample_quadratures(V, n_trials, n_samples, phi, rng, *, vacuum_variance=(1.0
 
 
 def random_physical(rng, *, pure=False) -> np.ndarray:
-    """A random two-mode covariance matrix (xpxp, vacuum-1) from thewalrus' generators."""
-    S = random_symplectic(2)
+    """A random two-mode covariance matrix (xpxp, vacuum-1), seeded.
+
+    Bloch-Messiah: thewalrus' passive interferometers (random unitaries) around single-mode
+    squeezers, acting on a thermal Williamson form. (thewalrus.random.random_symplectic
+    draws from numpy's global generator, so it is not used here.)
+    """
+
+    def unitary():
+        z = rng.standard_normal((2, 2)) + 1j * rng.standard_normal((2, 2))
+        qm, rm = np.linalg.qr(z)
+        return qm * (np.diag(rm) / np.abs(np.diag(rm)))
+
+    r = rng.uniform(-1.2, 1.2, size=2)
+    squeezers = np.diag(np.exp(np.concatenate([-r, r])))  # xxpp
+    S = interferometer(unitary()) @ squeezers @ interferometer(unitary())
+    assert is_symplectic(S)
     nus = np.ones(2) if pure else 1.0 + rng.exponential(1.0, size=2)
     W = np.diag(np.concatenate([nus, nus]))  # xxpp Williamson form
     return xxpp_to_xpxp(S @ W @ S.T)
@@ -176,7 +190,7 @@ def test_against_thewalrus_on_random_physical_matrices():
     n_entangled = 0
     for k in range(300):
         if k % 3 == 0:
-            V = xxpp_to_xpxp(random_covariance(2, hbar=2, pure=bool(k % 2)))
+            V = xxpp_to_xpxp(_seeded(random_covariance, 2024 + k, 2, hbar=2, pure=bool(k % 2)))
         else:
             V = random_physical(rng, pure=(k % 7 == 0))
             if k % 5 == 0:  # add classical noise: many separable matrices too
@@ -200,6 +214,16 @@ def test_against_thewalrus_on_random_physical_matrices():
         if g.duan_sum(V, weight="optimal").violated:
             assert theirs > 0
     assert 50 < n_entangled < 300  # both kinds were exercised
+
+
+def _seeded(func, seed, *args, **kwargs):
+    """Call a thewalrus generator (it draws from numpy's global generator) reproducibly."""
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return func(*args, **kwargs)
+    finally:
+        np.random.set_state(saved)
 
 
 def test_check_physical():
@@ -248,8 +272,9 @@ def test_duan_closed_form_and_brute_force():
             # difference theta_a - theta_b matters)
             rotated = [local_rotation(t, 0.0) @ V @ local_rotation(t, 0.0).T for t in grid]
             best = min(u @ W2 @ u + v @ W2 @ v for W2 in rotated)
-            assert d.statistic <= best + 1e-9
-            assert d.statistic == pytest.approx(best, abs=1e-3 * max(1.0, best))
+            scale = np.trace(V)  # the grid's error grows with the size of the correlations
+            assert d.statistic <= best + 1e-9 * scale
+            assert d.statistic == pytest.approx(best, abs=1e-4 * scale)
             assert d.bound == pytest.approx(2 * (a * a + 1 / (a * a)))
 
 
