@@ -231,6 +231,9 @@ def test_large_big_spin_singlet_sampling():
     M_a, M_b = q.sample_symmetric_magnetizations(psi, n, n, ta, tb, rng)
     same = (ta == 0) & (tb == 0)
     assert (M_a[same] == -M_b[same]).all()  # total spin 0: opposite magnetizations along one axis
+    truth = q.symmetric_true_values(psi, n, n, (0.0, math.pi / 3), (0.0, -math.pi / 4))
+    assert truth["S_max"] == pytest.approx(2 * math.sqrt(2) * V, abs=1e-9)
+    assert truth["lhv_sum_max"] == pytest.approx(2 * V * V, abs=1e-9) and truth["lhv_sum_max"] < 1
     for x in (0.0, math.pi / 3):
         for y in (0.0, -math.pi / 4):
             m = (ta == x) & (tb == y)

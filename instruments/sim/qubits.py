@@ -55,6 +55,7 @@ __all__ = [
     "correlation_tensor",
     "werner_true_values",
     "spin_true_values",
+    "symmetric_true_values",
 ]
 
 _SX = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -461,6 +462,14 @@ def spin_true_values(state, regions_a, regions_b, theta_a, theta_b, *, arrangeme
     ``lhv_sum_max``, the effective state and its tensor.
     """
     eff = effective_two_qubit_state(state, regions_a, regions_b)
+    out = _tensor_values(correlation_tensor(eff), theta_a, theta_b, arrangement)
+    out["effective_state"] = eff
+    return out
+
+
+def symmetric_true_values(psi, n_a: int, n_b: int, theta_a, theta_b, *, arrangement=None) -> dict:
+    """Ground truth of a two-big-spin world (Dicke-basis ``psi``), as :func:`spin_true_values`."""
+    eff = symmetric_effective_state(psi, n_a, n_b)
     out = _tensor_values(correlation_tensor(eff), theta_a, theta_b, arrangement)
     out["effective_state"] = eff
     return out
