@@ -338,16 +338,20 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
         lens = [x.shape[1] for x in xs]
         stacked = np.concatenate(xs, axis=1)
         trial_ids = np.repeat(np.arange(len(xs)), lens)
-        g = gaussian_entanglement(stacked[0], stacked[1], stacked[2], stacked[3],
-                                  vacuum_variance=(calibration["a"], calibration["b"]), trial=trial_ids,
-                                  confidence_level=the_plan.confidence_level, rng=rng)
-        gauss_p = g.pvalue
-        nonclassical["gaussian"] = {"log_negativity": g.log_negativity_corrected, "ci": list(g.ci),
-                                    "log_negativity_raw": g.log_negativity, "bias": g.bias,
-                                    "bias_statement": g.bias_statement, "pvalue": g.pvalue,
-                                    "simon_entangled": g.simon.entangled, "duan": g.duan.statistic,
-                                    "covariance": g.covariance, "method": g.method}
-        details["gaussian"] = g
+        try:
+            g = gaussian_entanglement(stacked[0], stacked[1], stacked[2], stacked[3],
+                                      vacuum_variance=(calibration["a"], calibration["b"]), trial=trial_ids,
+                                      confidence_level=the_plan.confidence_level, rng=rng)
+        except (DatasetError, PlanError) as exc:  # an unphysical matrix is an error, not a number
+            nonclassical["not_applicable"]["log_negativity"] = f"not computed: {exc}"
+        else:
+            gauss_p = g.pvalue
+            nonclassical["gaussian"] = {"log_negativity": g.log_negativity_corrected, "ci": list(g.ci),
+                                        "log_negativity_raw": g.log_negativity, "bias": g.bias,
+                                        "bias_statement": g.bias_statement, "pvalue": g.pvalue,
+                                        "simon_entangled": g.simon.entangled, "duan": g.duan.statistic,
+                                        "covariance": g.covariance, "method": g.method}
+            details["gaussian"] = g
     sel = data.select("main")
     pairs = {(sa, sb) for sa, sb in zip(data.setting_a[sel], data.setting_b[sel])}
     if len(pairs) < 4:
