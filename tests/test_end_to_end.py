@@ -167,3 +167,31 @@ def test_sigterm_leaves_interrupted_with_committed_trials_intact(tmp_path, demo_
     assert 6 <= n < 120 and list(ds.trials().trial) == list(range(n))
     assert any(e["step"] == "safe_state" for e in ds.events())
     assert "resume with: corrlab run --resume" in out
+
+
+def test_sim_serve_standalone_is_reached_like_a_lan_bench(tmp_path):
+    """`corrlab sim serve` in its own process; a real (non-simulated) bench file points at its ports."""
+    import re
+
+    proc = subprocess.Popen([sys.executable, "-c", "from daq.cli import main; main()", "sim", "serve", "--seed", "4",
+                             "--duration", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        resources = {}
+        deadline = time.monotonic() + 30
+        while len(resources) < 7 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            m = re.match(r"\s+(\w+)\s+\w+\s+(TCPIP0::127\.0\.0\.1::\d+::SOCKET)", line)
+            if m:
+                resources[m.group(1)] = m.group(2)
+        assert len(resources) == 7, resources
+        data = load_bench().to_json()
+        data.update(simulated=False, world=None)
+        for role, cfg in data["roles"].items():
+            cfg["resource"] = resources[role]
+        result = run_protocol(tiny_protocol(trials=6), bench_from_dict(data), tmp_path, run_id="lan")
+        assert result.status == "complete"
+        ds = Dataset.open(tmp_path / "lan")
+        assert ds.verify().ok and ds.manifest["bench"]["simulated"] is False
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
