@@ -57,3 +57,31 @@ def test_without_calibration_log_negativity_is_not_applicable(gaussian_dataset, 
     assert r.nonclassicality["gaussian"] is None
     assert "no vacuum calibration" in r.nonclassicality["not_applicable"]["log_negativity"]
     assert r.verdict.level != "nonclassical"
+
+
+def werner_run(root, visibility):
+    p = protocol_from_dict({
+        "protocol": {"name": "werner", "seed": 8},
+        "schedule": {"trials": 360, "block_size": 1, "trials_per_part": 120, "conditions": {"main": 1}},
+        "settings": {"a_deg": [0.0, 90.0], "b_deg": [-135.0, 135.0]},  # the CHSH-optimal directions
+        "acquisition": {"samples": 64},
+        "stabilize": {"reads": 1, "interval_s": 0.0},
+        "analysis": {"n_resamples": 999},
+    })
+    data = load_bench().to_json()
+    data["world"] = {"kind": "werner", "seed": None, "params": {"visibility": visibility}}
+    run_protocol(p, bench_from_dict(data), root, run_id=f"w{visibility}")
+    return analyze_dataset(root / f"w{visibility}")
+
+
+def test_werner_source_violates_chsh_at_v09_and_not_at_v06(tmp_path):
+    from instruments.sim.qubits import true_chsh
+
+    strong = werner_run(tmp_path, 0.9)
+    c = strong.nonclassicality["chsh"]
+    truth = true_chsh(0.9)
+    assert truth == pytest.approx(2 * 2**0.5 * 0.9)
+    assert c["ci"][0] <= truth <= c["ci"][1]
+    assert c["pvalue"] < 1e-3 and strong.verdict.level == "nonclassical"
+    weak = werner_run(tmp_path, 0.6)
+    assert weak.nonclassicality["chsh"]["pvalue"] > 0.05 and weak.verdict.level != "nonclassical"

@@ -383,6 +383,58 @@ class GaussianWorld(OscillatorWorld):
         return self.to_outputs(q, g, d.channels)
 
 
+class WernerWorld(OscillatorWorld):
+    """A two-qubit source of Werner visibility V, measured along each side's setting.
+
+    The lock-in reference phases are the measurement directions (angles in the x-z plane,
+    radians = phase in degrees). Matching ΔL codes delivered through the closed mediator
+    prepare the Werner state; otherwise the pair is uncorrelated (V = 0). Misalignment
+    multiplies V by eta_C and the environment link by ``env_coherence``. Each trial is one
+    pair: each side's record is its outcome (+-1) times ``outcome_v`` plus a little
+    Ornstein-Uhlenbeck noise, so the trial's sign is its dichotomic outcome.
+    """
+
+    PRESETS = {"werner": {}}
+    QUBIT_DEFAULTS = {"visibility": 0.9, "outcome_v": 1.0e-3, "readout_noise_v": 1.0e-4}
+
+    def __init__(self, state: BenchState, *, seed: int, kind: str = "werner", params: dict | None = None):
+        params = dict(params or {})
+        qp = dict(self.QUBIT_DEFAULTS)
+        for k in list(params):
+            if k in qp:
+                qp[k] = params.pop(k)
+        super().__init__(state, seed=seed, kind=kind, params=params)
+        self.p.update(qp)
+
+    @classmethod
+    def extra_params(cls) -> tuple[str, ...]:
+        return tuple(cls.QUBIT_DEFAULTS)
+
+    def effective_visibility(self, g: dict) -> float:
+        codes = self.ctx.codes
+        if codes["a"] is None or codes["a"] != codes["b"]:
+            return 0.0
+        v = self.p["visibility"] * g["eta_c"]
+        return v * self.p["env_coherence"] if g["env"] else v
+
+    def acquire(self) -> np.ndarray:
+        from instruments.sim.qubits import sample_werner_outcomes
+
+        d = self.state.digitizer
+        g = self.record_geometry()
+        self.ctx.records += 1
+        a, b = sample_werner_outcomes(self.effective_visibility(g), g["theta_a"], g["theta_b"], self.rng("pair"))
+        noise = ou_paths(self.rng("noise"), d.channels, int(d.points), g["a"]) * self.p["readout_noise_v"]
+        noise[0] += float(a[0]) * self.p["outcome_v"]
+        noise[1] += float(b[0]) * self.p["outcome_v"]
+        return noise.astype(np.float32)
+
+    def truth(self) -> dict:
+        from instruments.sim.qubits import werner_true_values
+
+        return {"kind": self.kind, **self.p, **werner_true_values(self.p["visibility"])}
+
+
 SR830_TIME_CONSTANTS = [
     10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
     1, 3, 10, 30, 100, 300, 1e3, 3e3, 10e3, 30e3,
@@ -393,13 +445,15 @@ def time_constant_s(index: int) -> float:
     return SR830_TIME_CONSTANTS[max(0, min(int(index), len(SR830_TIME_CONSTANTS) - 1))]
 
 
-WORLD_KINDS = ("independent", "common_cause", "drift", "leak", "gaussian")
+WORLD_KINDS = ("independent", "common_cause", "drift", "leak", "gaussian", "werner")
 
 
 def make_world(state: BenchState, *, kind: str, seed: int, params: dict | None = None):
     """Build the world a bench file names."""
     if kind == "gaussian":
         return GaussianWorld(state, seed=seed, params=params)
+    if kind == "werner":
+        return WernerWorld(state, seed=seed, params=params)
     if kind in OscillatorWorld.PRESETS:
         return OscillatorWorld(state, seed=seed, kind=kind, params=params)
     raise PlanError(f"world.kind {kind!r} is unknown; kinds: {', '.join(WORLD_KINDS)}")
