@@ -36,11 +36,12 @@ How it is fast (the physics behind the structure):
   two of them overlap as cos^N(half their angle difference), which is negligible beyond an
   angle d_c ~ sqrt(300 / N). Sorting the window's states by that angle (folded by the
   reflection k -> N - k, which splits rho into its even and odd blocks) makes each block
-  *banded*, with a bandwidth of a few tens of states at N = 10^6. A banded symmetric
-  eigensolver (LAPACK dsbevd via ``scipy.linalg.eig_banded``) then costs O(n^2 b) instead of
-  O(n^3). Near magic times the angles cluster; the clusters are separate blocks, and a block
-  whose bandwidth is large is diagonalised densely. The entries dropped outside the band are
-  bounded (|entry| <= 2 c_i c_j cos^N(d_c / 2)), so the eigenvalue shift is bounded (Weyl).
+  *banded*, with a bandwidth of 16 states at N = 10^6, tau = 0.3. LAPACK's banded
+  eigensolver (``scipy.linalg.eig_banded``) then costs O(n^2 b) instead of O(n^3). Near magic
+  times the angles cluster: gaps wider than d_c split the blocks, and a cluster block is
+  numerically low-rank, which a pivoted Cholesky (LAPACK dpstrf) detects and exploits. The
+  entries dropped outside the band are bounded (|entry| <= 2 c_i c_j cos^N(d_c / 2)), so the
+  eigenvalue shift is bounded (Weyl) and enters the reported error bound.
 * Window. Only k in N/2 +- w sqrt(N)/2 is kept. If it leaves out the probability weight eps,
   the sorted spectra of the full and windowed reduced states differ by a nonnegative vector
   summing to eps (Weyl monotonicity), so the entropy error is at most
@@ -50,15 +51,21 @@ How it is fast (the physics behind the structure):
   (p, q) -> (-q, p) (four sectors) and, combined with complex conjugation, under the mirror
   p -> -p (each sector is real symmetric in a suitable basis). The (w sqrt(N))^2-dimensional
   Hermitian problem becomes four real symmetric ones of a quarter the size: 64x less work
-  and 32x less memory than the dense complex matrix. It is still O(N^3) in time: be
-  realistic (N ~ 1000 takes minutes).
+  and 32x less memory than the dense complex matrix. At tau = pi/4 with N even the matrix is
+  real and the mirror is a plain symmetry (the dihedral group of the square): sectors 0 and 2
+  split in two and sector 3 repeats sector 1, another ~2.7x. It is still O(N^3) in time
+  (N = 1000 takes minutes): the regime of the paper (far larger N) is out of reach exactly.
+
+The crevasse at a magic time is 1/N wide: near tau = pi/4 the entropy is 1 bit (the cat)
+plus the Gaussian two-mode CZ entropy at g = 2N(tau - pi/4) (see :func:`plot_crevasse`).
 
 Conventions of the window: ``window`` (w) is the half-width in units of sqrt(N)/2 (the
 standard deviation of k in the initial state); ``omitted_weight`` is the probability weight
 of one ensemble's k outside the window (the joint state loses 1 - (1 - eps)^2).
 
-All functions here are pure: same arguments, same result; no files or global state except
-``plot_crevasse``, which writes the figure it is asked for.
+All functions here are pure: same arguments, same result (windows and amplitudes are
+memoised, invisibly); no files except ``plot_crevasse`` and ``plot_scan``, which write the
+figure they are asked for. Only numpy is imported at module level.
 """
 
 from __future__ import annotations
@@ -494,7 +501,23 @@ def _block_values(table, shift, k, c, rows, cols, sign, center, n_atoms):
     return val
 
 
-def _psd_eigenvalues(block: np.ndarray, tol: float) -> tuple[np.ndarray, int]:
+def _dense_block(table, shift, k, c, comp, sign, center, n_atoms):
+    """The even/odd block of rho restricted to the index set ``comp`` (see :func:`_block_values`)."""
+    kc, cc = k[comp], c[comp]
+    block = table[kc[:, None] - kc[None, :] + shift] + sign * table[kc[:, None] + kc[None, :] - n_atoms + shift]
+    block *= cc[:, None] * cc[None, :]
+    if center is not None:
+        at = np.flatnonzero(comp == center)
+        if at.size:
+            i = int(at[0])
+            row = math.sqrt(2) * cc * c[center] * table[kc - n_atoms // 2 + shift]
+            block[i, :] = row
+            block[:, i] = row
+            block[i, i] = c[center] ** 2
+    return block
+
+
+def _psd_eigenvalues(block: np.ndarray, tol: float, *, try_low_rank: bool = True) -> tuple[np.ndarray, int]:
     """Eigenvalues of a positive semidefinite block, via a pivoted Cholesky when it is low rank.
 
     LAPACK dpstrf stops when every remaining pivot is below ``tol``; the neglected Schur
@@ -505,7 +528,7 @@ def _psd_eigenvalues(block: np.ndarray, tol: float) -> tuple[np.ndarray, int]:
     from scipy.linalg.lapack import dpstrf
 
     s = block.shape[0]
-    if s > 96:
+    if try_low_rank and s > 96:
         fac, _piv, rank, info = dpstrf(block, tol=tol, lower=1)
         if info >= 0 and rank < s // 4:
             low = np.tril(fac)[:, :rank]
@@ -583,9 +606,9 @@ def schmidt_spectrum(n: int, tau: float, *, window: Window | float | None = None
             # LAPACK's band reduction (dsbtrd) runs at ~1/7 the flop rate of a dense eigvalsh: banded pays
             # off (6 s^2 b against 4/3 s^3 flops) once the block is ~25 times wider than its band
             if s <= 64 or b * 25 > s:
-                rr, cc = np.meshgrid(comp, comp, indexing="ij")
-                block = _block_values(table, shift, k, c, rr.ravel(), cc.ravel(), sign, cen, n).reshape(s, s)
-                lam_b, rank = _psd_eigenvalues(block, chol_tol / s)
+                block = _dense_block(table, shift, k, c, comp, sign, cen, n)
+                # a cluster narrower than ~2 d_c (near a magic time) is numerically low-rank
+                lam_b, rank = _psd_eigenvalues(block, chol_tol / s, try_low_rank=bool(uc[-1] - uc[0] < 2 * dc))
                 eigs.append(lam_b)
                 kinds.append(("dense", s, rank))
             else:
@@ -726,7 +749,9 @@ def _sector_matrix(ell, m, c, g_table, phase, jmax, reps, has_origin, part, chun
     # The origin (even N, sector 0 only) is its own orbit, v(0) = |0,0>: H[0, x'] is half the
     # four-term sum (norm 1/2 on the row), H[x, 0] likewise, and H[0, 0] = A(0; 0) is a
     # quarter of the four identical terms (norm 1/2 on both sides).
-    per_row = max(1, chunk_bytes // (16 * 8 * max(pi_.size, 1)))
+    # temporaries: ~8 complex arrays of (rows x representatives); keep them below half the block's size
+    budget = min(chunk_bytes, max(16 << 20, 4 * dim * dim))
+    per_row = max(1, budget // (16 * 8 * max(pi_.size, 1)))
     for start in range(0, dim, per_row):
         sl = slice(start, min(dim, start + per_row))
         ra, rb = a_idx[sl], b_idx[sl]
