@@ -1296,12 +1296,13 @@ def plot_crevasse(path, ns: Sequence[int] = (10, 100, 1000, 10_000), *, steps: i
     fig, (ax, az) = plt.subplots(2, 1, figsize=(11, 9.5), dpi=dpi, gridspec_kw={"height_ratios": [2.1, 1]})
     colors = plt.get_cmap("viridis")(np.linspace(0.05, 0.85, len(ns)))
     top = 0.0
-    for n, col in zip(ns, colors):
+    widths = np.linspace(1.4, 0.6, len(ns)) if len(ns) > 1 else [1.2]
+    for n, col, lw in zip(ns, colors, widths):
         s = np.array([schmidt_spectrum(n, t, tol=tol).entropy_bits() for t in taus])
         bound = binomial_entropy_bits(n)
         top = max(top, bound)
         label = f"N = {n:,}".replace(",", " ")
-        ax.plot(taus * scale, s, color=col, lw=0.9, label=label)
+        ax.plot(taus * scale, s, color=col, lw=lw, label=label, zorder=3 + len(ns) - list(ns).index(n))
         ax.axhline(bound, color=col, lw=0.8, ls="--", alpha=0.7)
         sz = np.array([schmidt_spectrum(n, math.pi / 4 + g / (2 * n), tol=tol).entropy_bits() for g in gs])
         az.plot(gs, sz, color=col, lw=1.2, label=label)
