@@ -319,14 +319,16 @@ def test_joint_distribution_revival_and_mean_spin():
     np.testing.assert_array_equal(half.values, (8 - 2 * np.arange(9)) / 2)
 
 
-@pytest.mark.parametrize("plane, a, b, gamma_t", [("xz", 0.7, 1.9, None), ("xy", 0.4, 2.5, None), ("xz", 1.1, 0.3, 0.1)])
+@pytest.mark.parametrize("plane, a, b, gamma_t", [("xz", 0.7, 1.9, None), ("xy", 0.4, 2.5, None),
+                                                   ("xz", 1.1, 0.3, 0.1), (("xz", "xy"), 0.9, 1.3, 0.05)])
 def test_joint_distribution_matches_qutip(plane, a, b, gamma_t):
     qt = pytest.importorskip("qutip")
     n, tau = 4, 0.3
     j = n / 2
+    planes = (plane, plane) if isinstance(plane, str) else plane
 
-    def direction(angle):
-        if plane == "xz":
+    def direction(angle, pl):
+        if pl == "xz":
             return math.sin(angle) * qt.jmat(j, "x") + math.cos(angle) * qt.jmat(j, "z")
         return math.cos(angle) * qt.jmat(j, "x") + math.sin(angle) * qt.jmat(j, "y")
 
@@ -342,8 +344,8 @@ def test_joint_distribution_matches_qutip(plane, a, b, gamma_t):
     else:
         u = (-1j * tau * qt.tensor(sz, sz)).expm()
         rho = u * rho0 * u.dag()
-    ea, va = direction(a).eigenstates()
-    eb, vb = direction(b).eigenstates()
+    ea, va = direction(a, planes[0]).eigenstates()
+    eb, vb = direction(b, planes[1]).eigenstates()
     ref = np.zeros((n + 1, n + 1))
     for i, ka in enumerate(va[::-1]):  # descending eigenvalues
         for jj, kb in enumerate(vb[::-1]):
@@ -378,6 +380,7 @@ def test_joint_samples_follow_the_distribution():
     (lambda: E.ensemble_point(10, 0.3, dephasing=-0.1), "dephasing must"),
     (lambda: E.ensemble_point(10, 0.3, dephasing=0.1, dephasing_rate=0.1), "not both"),
     (lambda: E.joint_distribution(10, 0.3, 0, 0, plane="yz"), "plane must be one of xz, xy"),
+    (lambda: E.joint_distribution(10, 0.3, 0, 0, plane=("xz", "zz")), "plane must be one of xz, xy"),
     (lambda: E.joint_distribution(500, 0.3, 0, 0), "n must be at most"),
     (lambda: E.parse_scan("0:1"), "T0:T1:STEPS"),
     (lambda: E.parse_time("pie"), "multiple of pi"),

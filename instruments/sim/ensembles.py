@@ -1088,13 +1088,14 @@ class JointDistribution:
     ``values``: the possible outcomes of either side in the convention's units (m = N - 2k for
     "bec", m / 2 for "spin-j"), descending; ``probabilities[i, j]`` = P(A = values[i],
     B = values[j]). The directions are n(angle) = (sin a, 0, cos a) in the "xz" plane (a: polar
-    angle from +z) and (cos a, sin a, 0) in the "xy" plane (a: azimuth from +x).
+    angle from +z) and (cos a, sin a, 0) in the "xy" plane (a: azimuth from +x); ``plane`` is
+    the pair (plane of A, plane of B).
     """
 
     n: int
     tau: float
     convention: str
-    plane: str
+    plane: tuple[str, str]
     angle_a: float
     angle_b: float
     gamma_t: float | None
@@ -1122,13 +1123,13 @@ class JointDistribution:
 
     def to_dict(self) -> dict:
         return {"model": MODEL, "convention": self.convention, "n": self.n, "tau": self.tau, "chi_t": 4 * self.tau,
-                "plane": self.plane, "angle_a": self.angle_a, "angle_b": self.angle_b,
+                "plane": list(self.plane), "angle_a": self.angle_a, "angle_b": self.angle_b,
                 "gamma_t": _json_float(self.gamma_t), "values": self.values.tolist(),
                 "probabilities": self.probabilities.tolist()}
 
     def summary(self) -> str:
         return (f"joint distribution, N = {self.n}, {TIME_VARIABLE[self.convention]} = "
-                f"{time_from_tau(self.tau, self.convention):.6g}, plane {self.plane}, angles "
+                f"{time_from_tau(self.tau, self.convention):.6g}, planes {'/'.join(self.plane)}, angles "
                 f"({self.angle_a:.4g}, {self.angle_b:.4g}): E[AB] = {self.correlation():.6g}")
 
 
@@ -1153,18 +1154,21 @@ def _measurement_basis(n: int, plane: str, angle: float) -> np.ndarray:
     return (np.exp(-1j * angle * mz)[:, None] * v)[:, ::-1]
 
 
-def joint_distribution(n: int, time: float, angle_a: float, angle_b: float, *, plane: str = "xz",
+def joint_distribution(n: int, time: float, angle_a: float, angle_b: float, *, plane: str | tuple[str, str] = "xz",
                        convention: str = "bec", dephasing: float | None = None) -> JointDistribution:
     """P(A, B) for collective spin projections of ensembles 1 (A) and 2 (B) along given directions.
 
-    Pure function of its arguments (N <= 200; with dephasing N <= 64). ``time`` is tau for
+    ``plane``: "xz" or "xy" for both sides, or a pair (plane of A, plane of B); the angles are
+    as in :class:`JointDistribution`. Pure function of its arguments (N <= 200; with
+    dephasing N <= 64). ``time`` is tau for
     "bec" and chi t for "spin-j"; ``dephasing`` is Gamma t in the convention. Sampling is
     :meth:`JointDistribution.sample` with an explicit generator.
     """
     n = _check_n(n)
     convention = _check_convention(convention)
-    if plane not in PLANES:
-        raise PlanError(f"plane must be one of {', '.join(PLANES)}; got {plane!r}")
+    planes = (plane, plane) if isinstance(plane, str) else tuple(plane)
+    if len(planes) != 2 or any(pl not in PLANES for pl in planes):
+        raise PlanError(f"plane must be one of {', '.join(PLANES)} (or a pair of them, for A and B); got {plane!r}")
     time = _check_time(time)
     angle_a, angle_b = _check_time(angle_a, "angle_a"), _check_time(angle_b, "angle_b")
     gamma_t = None if dephasing is None else _check_gamma(dephasing, "dephasing")
@@ -1178,8 +1182,8 @@ def joint_distribution(n: int, time: float, angle_a: float, angle_b: float, *, p
     turns, delta = _reduce_mod_pi(tau, np.outer(m, m).ravel())
     ph = ((1 - 2 * (np.abs(turns).astype(np.int64) & 1)) * np.exp(-1j * delta)).reshape(n + 1, n + 1)
     psi = np.outer(c, c) * ph
-    va = _measurement_basis(n, plane, angle_a)
-    vb = _measurement_basis(n, plane, angle_b)
+    va = _measurement_basis(n, planes[0], angle_a)
+    vb = _measurement_basis(n, planes[1], angle_b)
     if not gamma_t:
         amp = va.conj().T @ psi @ vb.conj()
         prob = np.abs(amp) ** 2
@@ -1199,7 +1203,7 @@ def joint_distribution(n: int, time: float, angle_a: float, angle_b: float, *, p
     prob = np.clip(prob, 0.0, None)
     prob /= prob.sum()
     values = m.astype(float) if convention == "bec" else m / 2.0
-    return JointDistribution(n, tau, convention, plane, angle_a, angle_b, gamma_t, values, prob)
+    return JointDistribution(n, tau, convention, planes, angle_a, angle_b, gamma_t, values, prob)
 
 
 # ================================================================================ figures
