@@ -141,6 +141,7 @@ class OscillatorWorld:
         "crosstalk_open": 1.0e-5,
         "lockin_noise_v": 2.0e-8,
     }
+    EXTRA_DEFAULTS: dict[str, float] = {}  # parameters of a subclass's own physics
 
     def __init__(self, state: BenchState, *, seed: int, kind: str = "independent", params: dict | None = None):
         if kind not in self.PRESETS:
@@ -148,19 +149,14 @@ class OscillatorWorld:
         self.state = state
         self.seed = int(seed)
         self.kind = kind
-        merged = dict(self.DEFAULTS)
-        merged.update(self.PRESETS[kind])
+        merged = {**self.DEFAULTS, **self.EXTRA_DEFAULTS, **self.PRESETS[kind]}
         for k, v in (params or {}).items():
-            if k not in merged and k not in self.extra_params():
+            if k not in merged:
                 raise PlanError(f"world.params.{k}: unknown for the {kind} world; known: {', '.join(sorted(merged))}")
             merged[k] = v
         self.p = merged
         self.ctx = TrialContext(trial=0)
         self.excursions: list[dict] = []  # fault injection: temperature out of band
-
-    @classmethod
-    def extra_params(cls) -> tuple[str, ...]:
-        return ()
 
     # -- keyed randomness ----------------------------------------------------------
     def rng(self, *purpose: Any) -> np.random.Generator:
@@ -331,20 +327,10 @@ class GaussianWorld(OscillatorWorld):
     """
 
     PRESETS = {"gaussian": {}}
-    GAUSS_DEFAULTS = {"squeezing_r": 0.5, "occupation_n": 0.0, "vacuum_rms_v": 1.0e-3, "env_occupation": 2.0}
+    EXTRA_DEFAULTS = {"squeezing_r": 0.5, "occupation_n": 0.0, "vacuum_rms_v": 1.0e-3, "env_occupation": 2.0}
 
     def __init__(self, state: BenchState, *, seed: int, kind: str = "gaussian", params: dict | None = None):
-        params = dict(params or {})
-        gp = dict(self.GAUSS_DEFAULTS)
-        for k in list(params):
-            if k in gp:
-                gp[k] = params.pop(k)
         super().__init__(state, seed=seed, kind=kind, params=params)
-        self.p.update(gp)
-
-    @classmethod
-    def extra_params(cls) -> tuple[str, ...]:
-        return tuple(cls.GAUSS_DEFAULTS)
 
     def covariance(self, *, entangled: bool, eta: float, env: bool) -> np.ndarray:
         r, n = self.p["squeezing_r"], self.p["occupation_n"]
@@ -395,20 +381,10 @@ class WernerWorld(OscillatorWorld):
     """
 
     PRESETS = {"werner": {}}
-    QUBIT_DEFAULTS = {"visibility": 0.9, "outcome_v": 1.0e-3, "readout_noise_v": 1.0e-4}
+    EXTRA_DEFAULTS = {"visibility": 0.9, "outcome_v": 1.0e-3, "readout_noise_v": 1.0e-4}
 
     def __init__(self, state: BenchState, *, seed: int, kind: str = "werner", params: dict | None = None):
-        params = dict(params or {})
-        qp = dict(self.QUBIT_DEFAULTS)
-        for k in list(params):
-            if k in qp:
-                qp[k] = params.pop(k)
         super().__init__(state, seed=seed, kind=kind, params=params)
-        self.p.update(qp)
-
-    @classmethod
-    def extra_params(cls) -> tuple[str, ...]:
-        return tuple(cls.QUBIT_DEFAULTS)
 
     def effective_visibility(self, g: dict) -> float:
         codes = self.ctx.codes
