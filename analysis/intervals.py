@@ -92,7 +92,7 @@ from analysis._validation import (
     check_rng,
     same_length,
 )
-from analysis.mi import ESTIMATORS, describe_estimator, mutual_information
+from analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
 from analysis.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
@@ -244,8 +244,12 @@ def bca_interval(
 
     index_data = (np.arange(sizes[0]),) if paired else tuple(np.arange(s) for s in sizes)
     estimate = float(call(*index_data))
-    res = bootstrap(index_data, call, n_resamples=n_resamples, batch=batch, vectorized=True,
-                    paired=False, confidence_level=level, method="BCa", rng=gen)
+    # A resample of a few-trial condition can repeat one or two trials only, and its MI is
+    # infinite: it takes its place at the top of the resampling distribution (numpy's
+    # standard deviation of such a set is nan, and says so; the percentiles are fine).
+    with np.errstate(invalid="ignore"):
+        res = bootstrap(index_data, call, n_resamples=n_resamples, batch=batch, vectorized=True,
+                        paired=False, confidence_level=level, method="BCa", rng=gen)
     ci = ConfidenceInterval(float(res.confidence_interval.low), float(res.confidence_interval.high),
                             level, "BCa bootstrap over trials")
     how = "paired" if paired or len(arrays) == 1 else "each sample on its own"
@@ -493,10 +497,10 @@ def mi_interval(
     xo, yo = _pair(x, y)
 
     def mi(a, b):
-        return mutual_information(a, b, method=estimator)
+        return batched_mi(a, b, method=estimator)
 
     res = bca_interval((xo, yo), mi, paired=True, confidence_level=confidence_level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
     return dataclasses.replace(res, estimator=describe_estimator(estimator, k))
 
 
@@ -554,9 +558,9 @@ def mi_difference_interval(
     rows2 = np.concatenate([x2, y2], axis=1)
 
     def diff(r1, r2):
-        return (mutual_information(r1[:, :d1], r1[:, d1:], method=estimator)
-                - mutual_information(r2[:, :d2], r2[:, d2:], method=estimator))
+        return (batched_mi(r1[..., :d1], r1[..., d1:], method=estimator)
+                - batched_mi(r2[..., :d2], r2[..., d2:], method=estimator))
 
     res = bca_interval((rows1, rows2), diff, paired=False, confidence_level=level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
     return dataclasses.replace(res, estimator=name)

@@ -53,6 +53,7 @@ __all__ = [
     "gaussian_mi",
     "gaussian_copula_mi",
     "mutual_information",
+    "batched_mi",
     "normal_scores",
     "describe_estimator",
     "KSGEstimator",
@@ -159,6 +160,36 @@ def gaussian_copula_mi(x, y) -> float:
     """
     x, y = _validate_pair(x, y, min_size=3)
     return float(_gaussian_mi_2d(normal_scores(x), normal_scores(y)))
+
+
+def batched_mi(x: np.ndarray, y: np.ndarray, *, method: str = "gaussian_copula") -> np.ndarray:
+    """Gaussian or Gaussian-copula MI (nats) of each of a batch of samples, in one pass.
+
+    ``x`` (batch, n, dx) and ``y`` (batch, n, dy), already validated (e.g. resamples of
+    validated trials). Equals :func:`gaussian_mi` / :func:`gaussian_copula_mi` of each
+    ``(x[i], y[i])`` to rounding; a degenerate resample (a constant column) gives ``nan``
+    instead of an error, so a bootstrap can count it rather than stop.
+    """
+    check_choice(method, "method", ("gaussian", "gaussian_copula"))
+    z = np.concatenate([x, y], axis=-1).astype(np.float64, copy=False)
+    if method == "gaussian_copula":
+        from scipy.special import ndtri
+        from scipy.stats import rankdata
+
+        z = ndtri(rankdata(z, axis=1, method="average") / (z.shape[1] + 1))
+    z = z - z.mean(axis=1, keepdims=True)
+    dx = x.shape[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if z.shape[-1] == 2:
+            cxy = np.einsum("bn,bn->b", z[..., 0], z[..., 1])
+            r2 = cxy * cxy / (np.einsum("bn,bn->b", z[..., 0], z[..., 0]) * np.einsum("bn,bn->b", z[..., 1], z[..., 1]))
+            return -0.5 * np.log1p(-np.minimum(r2, 1.0))
+        cov = np.einsum("bni,bnj->bij", z, z)
+        sign, ld = np.linalg.slogdet(cov)
+        sx, ldx = np.linalg.slogdet(cov[:, :dx, :dx])
+        sy, ldy = np.linalg.slogdet(cov[:, dx:, dx:])
+        out = 0.5 * (ldx + ldy - ld)
+    return np.where((sign > 0) & (sx > 0) & (sy > 0), np.maximum(out, 0.0), np.nan)
 
 
 # ----------------------------------------------------------------------------- KSG

@@ -211,3 +211,20 @@ def test_dispatcher_and_descriptions():
 def test_bad_input_raises_plan_error_naming_the_problem(call, message):
     with pytest.raises(PlanError, match=message):
         call()
+
+
+def test_batched_mi_equals_the_scalar_estimators_and_marks_degenerate_resamples():
+    from analysis.mi import batched_mi
+
+    rng = np.random.default_rng(7)
+    for d in (1, 2):
+        x = rng.standard_normal((6, 40, d))
+        y = 0.6 * x[..., :1] + rng.standard_normal((6, 40, d))
+        x[:, :8] = x[:, :1]  # ties, as a bootstrap resample has them
+        for method, scalar in (("gaussian", gaussian_mi), ("gaussian_copula", gaussian_copula_mi)):
+            want = [scalar(a, b) for a, b in zip(x, y)]
+            np.testing.assert_allclose(batched_mi(x, y, method=method), want, rtol=0, atol=1e-12)
+    x = rng.standard_normal((2, 30, 1))
+    x[1] = 3.0  # a resample that drew one trial only
+    out = batched_mi(x, rng.standard_normal((2, 30, 1)), method="gaussian")
+    assert np.isfinite(out[0]) and np.isnan(out[1])
