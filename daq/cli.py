@@ -223,7 +223,8 @@ def _register_optional():
     """Subcommand groups that live in their own modules (imported lazily by click)."""
     from importlib.util import find_spec
 
-    for module, name in (("daq.cli_simulate", "simulate"), ("daq.cli_analyze", "analyze"), ("daq.cli_campaign", "campaign")):
+    for module, name in (("daq.cli_simulate", "simulate"), ("daq.cli_analyze", "analyze"), ("daq.cli_campaign", "campaign"),
+                         ("daq.cli_import", "import")):
         if name not in cli.commands and find_spec(module) is not None:
             cli.add_command(LazyCommand(module, name))
 
@@ -260,6 +261,7 @@ LAZY_HELP = {
     "simulate": "Theory: entanglement of two atomic ensembles (S1z S2z).",
     "analyze": "Tests, intervals and the evidence ladder for datasets.",
     "campaign": "Overnight queues of protocol runs: run, resume, status.",
+    "import": "CSV, TSV, pymeasure, HDF5 or .npz data into a v1 dataset.",
 }
 
 
