@@ -215,8 +215,13 @@ def _setting_phases(source) -> tuple[tuple[float, float], tuple[float, float]]:
 
 def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                     vacuum_variance: tuple[float, float] | None = None, n_resamples: int | None = None,
+                    interval_resamples: int = INTERVAL_RESAMPLES,
                     progress: Callable[[str], None] | None = None) -> AnalysisResults:
-    """Analyse one dataset (a v1 folder or a single Parquet file) by its recorded plan."""
+    """Analyse one dataset (a v1 folder or a single Parquet file) by its recorded plan.
+
+    ``n_resamples`` overrides the plan's permutation count, ``interval_resamples`` the
+    resamples of each bootstrap or subsampling interval.
+    """
     from analysis import coherence as coh
     from analysis.bell import chsh_test
     from analysis.gaussian import gaussian_entanglement
@@ -261,7 +266,7 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
             if est == "ksg" and n <= the_plan.ksg_k + 1:
                 continue
             r = mi_interval(a, b, estimator=est, k=the_plan.ksg_k, confidence_level=the_plan.confidence_level,
-                            n_resamples=INTERVAL_RESAMPLES, rng=rng)
+                            n_resamples=interval_resamples, rng=rng)
             estimates[est] = {"estimate": r.estimate, "ci": list(r.ci), "method": r.method}
         primary = estimates.get(the_plan.statistic) or next(iter(estimates.values()))
         entry["mi"] = primary
@@ -291,7 +296,7 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
         diff = mi_difference_interval((data.a[sel_m], data.b[sel_m]), (data.a[sel_c], data.b[sel_c]),
                                       estimator=the_plan.statistic, k=the_plan.ksg_k,
                                       confidence_level=the_plan.confidence_level,
-                                      n_resamples=INTERVAL_RESAMPLES, rng=rng)
+                                      n_resamples=interval_resamples, rng=rng)
         controls_out.append({"control": cond, "mi_difference": {"estimate": diff.estimate, "ci": list(diff.ci),
                                                                 "method": diff.method},
                              "pvalue": test.pvalue, "n_resamples": test.n_resamples, "test": test.method})
@@ -305,11 +310,12 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
         sel = data.select(cond)
         for side, local, remote in (("A", first(data.a[sel]), data.setting_b[sel]),
                                     ("B", first(data.b[sel]), data.setting_a[sel])):
-            if len(np.unique(remote)) < 2 or len(remote) < 4:
+            counts = np.unique(remote, return_counts=True)[1]
+            if len(counts) < 2 or counts.min() < 2:  # a setting seen once cannot be compared
                 continue
             r = no_signalling_test(local, remote, margin=the_plan.no_signalling_margin, test=the_plan.no_signalling_test,
                                    confidence_level=the_plan.confidence_level, rng=rng,
-                                   n_resamples=INTERVAL_RESAMPLES if the_plan.no_signalling_test == "anderson" else None)
+                                   n_resamples=interval_resamples if the_plan.no_signalling_test == "anderson" else None)
             ns_tests.append({"side": side, "condition": cond, "statistic": r.statistic, "pvalue": r.pvalue,
                              "test": r.test, "difference": r.difference, "ci": list(r.ci), "tost_pvalue": r.tost_pvalue,
                              "margin": r.margin, "equivalent": r.equivalent, "n_trials": r.n_trials})
