@@ -812,7 +812,9 @@ def open_source(path: str | Path, *, vacuum_variance: tuple[float, float] | None
     if path.is_dir():
         ds = Dataset.open(path)
         if vacuum_variance is not None:
-            ds.manifest = dict(ds.manifest, calibration={"vacuum_variance": {"a": vacuum_variance[0], "b": vacuum_variance[1]}})
+            calibration = dict(ds.manifest.get("calibration") or {})  # keep the other keys (magnetization_full_scale)
+            calibration["vacuum_variance"] = {"a": vacuum_variance[0], "b": vacuum_variance[1]}
+            ds.manifest = dict(ds.manifest, calibration=calibration)
         return ds
     if path.suffix.lower() in (".parquet", ".pq"):
         return ParquetSource(path, vacuum_variance=vacuum_variance)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from corrlab.config import load_model, validate
 from corrlab.errors import InstrumentError, InstrumentTimeout, PlanError
@@ -90,16 +90,35 @@ class WorldConfig(BaseModel):
 
 
 class CalibrationConfig(BaseModel):
+    """What the recorded columns mean, copied into the manifest's ``calibration``.
+
+    ``vacuum_variance``: the vacuum variance of each side's quadratures (column units);
+    ``magnetization_full_scale``: the volts of each side's record at normalized
+    magnetization ``M / N = 1`` (the records are magnetizations). Either or both; a key
+    left out is left out of the manifest too.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    vacuum_variance: dict[Literal["a", "b"], float]
+    vacuum_variance: dict[Literal["a", "b"], float] | None = None
+    magnetization_full_scale: dict[Literal["a", "b"], float] | None = None
 
-    @field_validator("vacuum_variance")
+    @field_validator("vacuum_variance", "magnetization_full_scale")
     @classmethod
-    def _vv(cls, v):
-        if set(v) != {"a", "b"} or any(not x > 0 for x in v.values()):
-            raise ValueError("vacuum_variance needs positive values for both a and b")
+    def _vv(cls, v, info):
+        if v is not None and (set(v) != {"a", "b"} or any(not x > 0 for x in v.values())):
+            raise ValueError(f"{info.field_name} needs positive values for both a and b")
         return v
+
+    @model_validator(mode="after")
+    def _some(self):
+        if self.vacuum_variance is None and self.magnetization_full_scale is None:
+            raise ValueError("calibration needs vacuum_variance or magnetization_full_scale")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler):
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class ReconnectConfig(BaseModel):
