@@ -64,9 +64,10 @@ def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_va
     ds = Dataset.open(path)
     info = ds.manifest["import"]
     mapped = ", ".join(f"{d}={s}" for d, s in info["mapping"].items())
-    click.echo(f"imported {info['rows']:,} rows, {info['trials']:,} trials from {source.name} ({info['format']}) "
+    click.echo(f"imported {info['rows']:,} rows, {info['trials']:,} trial(s) from {source.name} ({info['format']}) "
                f"into {path}: {len(ds.parts)} part(s)")
-    click.echo(f"columns: {mapped}" + (f"; defaults: {', '.join(sorted(info['defaults']))}" if info["defaults"] else ""))
+    defaults = f"; defaults: {', '.join(sorted(info['defaults']))}" if info["defaults"] else ""
+    click.echo(f"columns: {mapped}{defaults}")
     click.echo(f"source sha256 {info['source_sha256']}")
 
 

@@ -9,13 +9,13 @@ commented header is pymeasure's is read as ``pymeasure`` and the header (procedu
 parameters, metadata, column units) is kept in the manifest.
 
 A mapping names the source column of each dataset column (``{"trial": "shot", ...}``).
-Unmapped columns are looked up by their own name (``x_a``), then by their name without a
-unit suffix, case-insensitively (``X_A (V)``). ``trial``, ``x_a`` and ``x_b`` are required;
-the others default as for a single Parquet file (DESIGN.md): ``condition`` "main",
-``setting_a``/``setting_b`` 0, ``f`` true, ``t`` the sample index within the trial (``t``
-from the source is taken as given). ``y_a``/``y_b`` are carried as extra columns when
-present. Trial-level values (condition, settings, f) must be constant within a trial, and
-a trial's samples consecutive.
+Unmapped columns are looked up by their own name (``x_a``), then, if exactly one matches,
+by their name without a unit suffix, case-insensitively, spaces as '_' (``X A (V)``).
+``trial``, ``x_a`` and ``x_b`` are required; the others default as for a single Parquet
+file (DESIGN.md): ``condition`` "main", ``setting_a``/``setting_b`` 0, ``f`` true, ``t``
+the sample index within the trial (``t`` from the source is taken as given). ``y_a`` and
+``y_b`` are carried as extra columns when present. Trial-level values (condition,
+settings, f) must be constant within a trial, and a trial's samples consecutive.
 
 The source is read in chunks (bounded memory) and written in parts of whole trials
 (``part_rows`` bounds a part). The dataset is built in a hidden staging folder next to its
@@ -55,6 +55,7 @@ DEFAULTS = {"condition": "main", "setting_a": 0, "setting_b": 0, "f": True, "t":
 FLOATS = ("t", "x_a", "x_b", "y_a", "y_b")
 CHUNK_ROWS = 262_144  # rows read from the source at a time
 PART_ROWS = 1_000_000  # a part is committed once it holds at least this many rows (whole trials)
+PART_TRIALS = 1_000  # ... or this many trials (one row group per trial: parts of many tiny trials stay small)
 _NA_TOKENS = {"", "nan", "-nan", "na", "n/a", "nan%", "null", "none", "<na>"}
 _TRUE = {"true", "t", "1", "1.0", "yes", "y"}
 _FALSE = {"false", "f", "0", "0.0", "no", "n"}
@@ -227,7 +228,8 @@ class _TextReader(_Reader):
         elif comments:
             self.info["comments"] = [c[1:].strip() for c in comments]
         if not has_header:
-            raise DatasetError(f"{self.name} is empty: no column header" + (" after its comment lines" if comments else ""))
+            after = " after its comment lines" if comments else ""
+            raise DatasetError(f"{self.name} is empty: no column header{after}")
         try:
             cols = pd.read_csv(path, **self._options(), nrows=0).columns
         except (ValueError, pd.errors.ParserError) as exc:
@@ -453,8 +455,9 @@ def resolve_mapping(mapping: Mapping[str, str], columns: list[str], *, source: s
 
 
 def _bare(column: str) -> str:
+    """'X A (V)' -> 'x_a': the name without its unit, lower case, spaces and '-' as '_'."""
     m = _UNIT.match(column)
-    return (m.group("name") if m else column).strip().lower()
+    return re.sub(r"[\s-]+", "_", (m.group("name") if m else column).strip().lower())
 
 
 @dataclass
@@ -506,8 +509,9 @@ class _Converter:
         src = self.mapping[dst]
         return f"column {src!r}" + (f" ({dst})" if src != dst else "")
 
-    def _fail(self, what: str, row0: int, i: int) -> None:
-        raise DatasetError(f"{self.reader.name}: {what} at {self.reader.where(row0 + i)[0]}")
+    def _fail(self, what: str, row0: int, i: int, hint: str = "") -> None:
+        where = self.reader.where(row0 + i)[0]
+        raise DatasetError(f"{self.reader.name}: {what} at {where}" + (f"; {hint}" if hint else ""))
 
     def numbers(self, dst: str, raw: np.ndarray, row0: int) -> np.ndarray:
         if raw.dtype.kind in "iu":
@@ -519,18 +523,18 @@ class _Converter:
         else:
             import pandas as pd
 
-            values = pd.to_numeric(pd.Series(raw, copy=False), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            values = pd.to_numeric(pd.Series(raw, copy=False), errors="coerce")
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             i = int(bad[0])
             cell = raw[i]
             if _is_na(cell):
-                what = f"NaN or empty value in {self._label(dst)}; {dst} must be a finite number"
-            elif isinstance(values[i], float) and np.isinf(values[i]):
-                what = f"infinite value {cell!r} in {self._label(dst)}; {dst} must be a finite number"
-            else:
-                what = f"non-numeric value {_show(cell)} in {self._label(dst)}"
-            self._fail(what, row0, i)
+                self._fail(f"NaN or empty value in {self._label(dst)}", row0, i, f"{dst} must be a finite number")
+            if np.isinf(values[i]):
+                self._fail(f"infinite value {_show(cell)} in {self._label(dst)}", row0, i,
+                           f"{dst} must be a finite number")
+            self._fail(f"non-numeric value {_show(cell)} in {self._label(dst)}", row0, i)
         return values
 
     def integers(self, dst: str, raw: np.ndarray, row0: int, allowed: tuple[int, ...] | None = None) -> np.ndarray:
@@ -539,14 +543,14 @@ class _Converter:
             frac = np.flatnonzero(values != np.round(values))
             if len(frac):
                 i = int(frac[0])
-                self._fail(f"value {_show(raw[i])} in {self._label(dst)} is not an integer", row0, i)
+                self._fail(f"value {_show(raw[i])} in {self._label(dst)}", row0, i, f"{dst} must be an integer")
         values = values.astype(np.int64)
         if allowed is not None:
             out = np.flatnonzero(~np.isin(values, allowed))
             if len(out):
                 i = int(out[0])
-                self._fail(f"value {_show(raw[i])} in {self._label(dst)} is not one of "
-                           f"{', '.join(map(str, allowed))}", row0, i)
+                self._fail(f"value {_show(raw[i])} in {self._label(dst)}", row0, i,
+                           f"allowed: {', '.join(map(str, allowed))}")
         return values
 
     def condition(self, raw: np.ndarray, row0: int) -> np.ndarray:
@@ -560,7 +564,7 @@ class _Converter:
             i = int(bad[0])
             cell = raw[i]
             shown = "empty condition" if _is_na(cell) or str(cell).strip() == "" else f"unknown condition {_show(cell)}"
-            self._fail(f"{shown} in {self._label('condition')}; allowed: {', '.join(self.conditions)}", row0, i)
+            self._fail(f"{shown} in {self._label('condition')}", row0, i, f"allowed: {', '.join(self.conditions)}")
         return codes.astype(np.int8)
 
     def flags(self, raw: np.ndarray, row0: int) -> np.ndarray:
@@ -575,7 +579,7 @@ class _Converter:
         bad = np.flatnonzero(~(true | false))
         if len(bad):
             i = int(bad[0])
-            self._fail(f"value {_show(raw[i])} in {self._label('f')} is not a boolean (true/false or 1/0)", row0, i)
+            self._fail(f"value {_show(raw[i])} in {self._label('f')}", row0, i, "allowed: true/false or 1/0")
         return true
 
     def __call__(self, row0: int, raw: dict[str, np.ndarray]) -> _Columns:
@@ -621,10 +625,11 @@ def _show(cell) -> str:
 class _Assembler:
     """Cuts converted chunks into whole trials, checks them, and feeds the writer."""
 
-    def __init__(self, writer: DatasetWriter, reader: _Reader, mapping: dict[str, str], conditions, part_rows: int):
+    def __init__(self, writer: DatasetWriter, reader: _Reader, mapping: dict[str, str], conditions,
+                 part_rows: int, part_trials: int):
         self.writer, self.reader, self.mapping = writer, reader, mapping
         self.conditions = conditions
-        self.part_rows = part_rows
+        self.part_rows, self.part_trials = part_rows, part_trials
         self.extras = tuple(k for k in EXTRA if k in mapping)
         self.carry: _Columns | None = None
         self.seen: dict[int, tuple[int, int]] = {}  # trial -> (first, last) 0-based data rows
@@ -680,9 +685,10 @@ class _Assembler:
     def _add(self, cols: _Columns, s: int, e: int) -> None:
         trial = int(cols.trial[s])
         self.seen[trial] = (cols.row0 + s, cols.row0 + e - 1)
+        cond = cols.condition
         record = {
             "trial": trial,
-            "condition": self.conditions[int(cols.condition[s])] if cols.condition is not None else DEFAULTS["condition"],
+            "condition": DEFAULTS["condition"] if cond is None else self.conditions[int(cond[s])],
             "block": 0,
             "setting_a": int(cols.setting_a[s]) if cols.setting_a is not None else DEFAULTS["setting_a"],
             "setting_b": int(cols.setting_b[s]) if cols.setting_b is not None else DEFAULTS["setting_b"],
@@ -697,7 +703,7 @@ class _Assembler:
         self.pending_rows += e - s
         self.rows += e - s
         self.trials += 1
-        if self.pending_rows >= self.part_rows:
+        if self.pending_rows >= self.part_rows or self.writer.pending_trials >= self.part_trials:
             self.writer.commit()
             self.pending_rows = 0
 
@@ -720,6 +726,7 @@ def import_dataset(
     vacuum_variance: tuple[float, float] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     part_rows: int = PART_ROWS,
+    part_trials: int = PART_TRIALS,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Import ``source`` into a new complete v1 dataset ``to/<run_id>``; return its path.
@@ -739,8 +746,8 @@ def import_dataset(
     fmt = format or detect_format(source)
     if fmt not in FORMATS:
         raise PlanError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if chunk_rows < 1 or part_rows < 1:
-        raise PlanError("chunk_rows and part_rows must be at least 1")
+    if min(chunk_rows, part_rows, part_trials) < 1:
+        raise PlanError("chunk_rows, part_rows and part_trials must be at least 1")
     given = check_mapping(dict(mapping or {}))
     run_id = check_run_id(run_id if run_id is not None else default_run_id(source))
     calibration = None
@@ -782,7 +789,7 @@ def import_dataset(
         )
         writer.event("import", "started", f"from {source.name} ({fmt})")
         convert = _Converter(reader, resolved)
-        assembler = _Assembler(writer, reader, resolved, convert.conditions, part_rows)
+        assembler = _Assembler(writer, reader, resolved, convert.conditions, part_rows, part_trials)
         names = list(dict.fromkeys(resolved.values()))
         text = {resolved[k] for k in ("condition", "f") if k in resolved}
         for row0, raw in reader.chunks(names, text, chunk_rows):
