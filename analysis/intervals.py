@@ -79,6 +79,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -172,6 +173,17 @@ def _as_trial_arrays(data, name: str = "data") -> list:
     return out
 
 
+_TOP = np.finfo(np.float64).max / 2
+
+
+def _finite_top(values: np.ndarray) -> np.ndarray:
+    """Infinite or undefined resample statistics (MI of a resample that repeats one or two
+    trials) as the largest finite number: they stay at the top of the bootstrap distribution
+    and scipy's interpolated quantiles stay defined (inf - inf is nan); an interval end
+    that lands there is reported as infinite."""
+    return np.where(np.isfinite(values) | (values < 0), values, _TOP)
+
+
 def bca_interval(
     data,
     statistic: Callable,
@@ -211,7 +223,7 @@ def bca_interval(
     sample-level BCa jackknife costs O(n^2). Do not use this for the KSG estimator (see
     the module docstring): use :func:`subsampling_interval`.
     """
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     arrays = _as_trial_arrays(data)
     if not callable(statistic):
@@ -234,25 +246,41 @@ def bca_interval(
         if vectorized:
             flat = [np.broadcast_to(i, lead + i.shape[-1:]).reshape(-1, i.shape[-1]) for i in idx]
             vals = np.asarray(statistic(*(a[f] for a, f in zip(arrays, flat))), dtype=float)
-            return vals.reshape(lead)
+            return _finite_top(vals).reshape(lead)
         if not lead:
             return np.asarray(float(statistic(*(a[i] for a, i in zip(arrays, idx)))))
         flat = [np.broadcast_to(i, lead + i.shape[-1:]).reshape(-1, i.shape[-1]) for i in idx]
         out = np.array([float(statistic(*(a[f[j]] for a, f in zip(arrays, flat))))
                         for j in range(flat[0].shape[0])])
-        return out.reshape(lead)
+        return _finite_top(out).reshape(lead)
 
     index_data = (np.arange(sizes[0]),) if paired else tuple(np.arange(s) for s in sizes)
     estimate = float(call(*index_data))
+    estimate = math.inf if estimate >= _TOP else estimate
     # A resample of a few-trial condition can repeat one or two trials only, and its MI is
     # infinite: it takes its place at the top of the resampling distribution (numpy's
     # standard deviation of such a set is nan, and says so; the percentiles are fine).
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)  # handled below
         res = bootstrap(index_data, call, n_resamples=n_resamples, batch=batch, vectorized=True,
                         paired=False, confidence_level=level, method="BCa", rng=gen)
-    ci = ConfidenceInterval(float(res.confidence_interval.low), float(res.confidence_interval.high),
-                            level, "BCa bootstrap over trials")
+    dist = res.bootstrap_distribution
+    below = float(np.mean(dist < estimate))
     how = "paired" if paired or len(arrays) == 1 else "each sample on its own"
+    method = f"BCa bootstrap over trials ({how}), scipy.stats.bootstrap, {n_resamples} resamples"
+    lo, hi = res.confidence_interval.low, res.confidence_interval.high
+    ci_method = "BCa bootstrap over trials"
+    if below in (0.0, 1.0) or np.isnan(lo) or np.isnan(hi):
+        # Every resample on one side of the estimate (an MI at its boundary 0 with few trials):
+        # BCa's bias correction is infinite. The percentile interval, widened to hold the
+        # estimate, and said so.
+        q = np.quantile(dist, [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = min(estimate, float(q[0])), max(estimate, float(q[1]))
+        method = (f"percentile bootstrap over trials ({how}), widened to hold the estimate: BCa undefined "
+                  f"({below:.0%} of {n_resamples} resamples below the estimate)")
+        ci_method = "percentile bootstrap over trials (BCa undefined)"
+    lo, hi = (float(v) if abs(v) < _TOP else math.copysign(math.inf, v) for v in (lo, hi))
+    ci = ConfidenceInterval(lo, hi, level, ci_method)
     return IntervalResult(
         estimate=estimate,
         ci=ci,
@@ -260,7 +288,7 @@ def bca_interval(
         n_trials=sizes[:1] if paired else sizes,
         n_resamples=n_resamples,
         confidence_level=level,
-        method=f"BCa bootstrap over trials ({how}), scipy.stats.bootstrap, {n_resamples} resamples",
+        method=method,
         estimator=getattr(statistic, "__name__", type(statistic).__name__),
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, dataclasses and NaN to plain JSON types."""
+    """Convert numpy scalars/arrays, tuples, dataclasses, NaN and infinities to plain JSON types."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if hasattr(value, "to_dict"):
             return value.to_dict()
@@ -25,8 +25,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy
         return to_jsonable(value.tolist())
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
+    if isinstance(value, float):  # JSON has no NaN or infinity: null (an unbounded interval end)
+        return value if math.isfinite(value) else None
     if isinstance(value, (bool, int, str)) or value is None:
         return value
     return str(value)

@@ -274,3 +274,19 @@ def test_mi_difference_interval_gaussian_and_ksg():
 def test_bad_input(call, message):
     with pytest.raises(PlanError, match=message):
         call()
+
+
+def test_bca_at_the_boundary_falls_back_to_a_percentile_interval_that_holds_the_estimate():
+    # Ten trials whose copula MI is ~1e-7: every resample (duplicated trials) lies above
+    # it, BCa's bias correction is infinite and scipy returns nan.
+    x = np.array([-5.683, -0.866, -12.956, 4.554, -4.391, 0.474, 4.430, 2.543, -0.637, 18.876])
+    y = np.array([-10.118, 7.709, 8.554, 15.253, 11.997, -5.296, 2.852, -14.716, -19.070, -2.307])
+    r = mi_interval(x, y, estimator="gaussian_copula", n_resamples=199, rng=0)
+    assert r.estimate < 1e-3
+    assert r.ci.low <= r.estimate < r.ci.high < 2.0
+    assert "BCa undefined" in r.method and "percentile" in r.ci.method
+    # where BCa is defined it is used
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(60)
+    r = mi_interval(x, 0.8 * x + rng.standard_normal(60), estimator="gaussian_copula", n_resamples=199, rng=0)
+    assert r.method.startswith("BCa") and r.ci.low < r.estimate < r.ci.high
