@@ -222,6 +222,50 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
     ``n_resamples`` overrides the plan's permutation count, ``interval_resamples`` the
     resamples of each bootstrap or subsampling interval.
     """
+    (progress or (lambda msg: None))("reading trials")
+    data, ctx = read_dataset(path, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance)
+    return analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
+                          progress=progress)
+
+
+@dataclass(frozen=True)
+class DatasetContext:
+    """What the analysis needs to know of a dataset besides its trials."""
+
+    run_id: str
+    dataset_sha256: str
+    plan: AnalysisPlan
+    plan_sha256: str | None
+    exploratory: bool
+    preregistered: bool
+    calibration: dict | None  # the vacuum variances {"a", "b"}, or None
+    phases: tuple  # the settings' reference phases (degrees) of side A and side B
+
+
+def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
+                 vacuum_variance: tuple[float, float] | None = None) -> tuple[TrialData, DatasetContext]:
+    """Verify a dataset, resolve its plan, and reduce its parts to per-trial observables."""
+    source = open_source(path, vacuum_variance=vacuum_variance)
+    if isinstance(path, (str, Path)) and Path(path).is_dir():
+        report = source.verify()
+        if not report.ok:
+            raise DatasetError(f"dataset {path}: {report.problems[0]}")
+    the_plan, sha, is_exploratory, preregistered = _resolve_plan(source, plan, exploratory)
+    calibration = (source.calibration or {}).get("vacuum_variance")
+    data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None)
+    ctx = DatasetContext(source.run_id, source.manifest_sha256, the_plan, sha, is_exploratory, preregistered,
+                         calibration, _setting_phases(source))
+    return data, ctx
+
+
+def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | None = None,
+                   interval_resamples: int = INTERVAL_RESAMPLES, runs: np.ndarray | None = None,
+                   progress: Callable[[str], None] | None = None) -> AnalysisResults:
+    """The analysis proper, on per-trial observables (one dataset, or several pooled).
+
+    ``runs`` (one code per trial) marks pooled runs: trials are re-paired only within
+    their run, as randomization blocks are.
+    """
     from analysis import coherence as coh
     from analysis.bell import chsh_test
     from analysis.gaussian import gaussian_entanglement
@@ -230,17 +274,10 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
     from analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
 
     say = progress or (lambda msg: None)
-    source = open_source(path, vacuum_variance=vacuum_variance)
-    if isinstance(path, (str, Path)) and Path(path).is_dir():
-        report = source.verify()
-        if not report.ok:
-            raise DatasetError(f"dataset {path}: {report.problems[0]}")
-    the_plan, sha, is_exploratory, preregistered = _resolve_plan(source, plan, exploratory)
+    the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
     m = int(n_resamples or the_plan.n_resamples)
     rng = np.random.default_rng(the_plan.seed)
-    calibration = (source.calibration or {}).get("vacuum_variance")
-    say("reading trials")
-    data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None)
+    calibration = ctx.calibration
     conditions = data.conditions
     if "main" not in conditions:
         raise DatasetError("the dataset has no 'main' trials to analyse")
@@ -276,7 +313,8 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
             xs = data.series.get(cond, [])
             test = circular_shift_test([s[0] for s in xs], [s[1] for s in xs], n_resamples=m, rng=rng)
         else:
-            test = repairing_test(a, b, statistic=the_plan.statistic, n_resamples=m, rng=rng, k=the_plan.ksg_k)
+            test = repairing_test(a, b, statistic=the_plan.statistic, n_resamples=m, rng=rng, k=the_plan.ksg_k,
+                                  blocks=None if runs is None else runs[sel])
         entry.update(pvalue=test.pvalue, n_resamples=test.n_resamples, test=test.method, statistic=test.statistic)
         details["nulls"][cond] = (test.statistic, test.null_distribution)
         if cond == "main":
@@ -336,7 +374,7 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
         nonclassical["not_applicable"]["log_negativity"] = "no quadrature columns (y_a, y_b) recorded"
     else:
         say("Gaussian entanglement witness")
-        phases_a, phases_b = _setting_phases(source)
+        phases_a, phases_b = ctx.phases
         sel = data.select("main")
         xs = []
         for q, sa, sb in zip(data.quadratures["main"], data.setting_a[sel], data.setting_b[sel]):
@@ -428,7 +466,7 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
     verdict = Verdict(level, dependence, protocol_specific, signalling, nonclassical_ok, reasons)
     details["coherence"] = _coherence(data, the_plan, coh)
     return AnalysisResults(
-        run_id=source.run_id, dataset_sha256=source.manifest_sha256, plan_sha256=sha, plan=the_plan.to_json(),
+        run_id=ctx.run_id, dataset_sha256=ctx.dataset_sha256, plan_sha256=sha, plan=the_plan.to_json(),
         alpha=alpha, exploratory=is_exploratory, preregistered=preregistered, conditions=cond_out,
         controls=controls_out, no_signalling={"tests": ns_tests, "signalling_detected": signalling, "drift": drift},
         nonclassicality=nonclassical, verdict=verdict, family=fam, details=details)
