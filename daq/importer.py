@@ -558,7 +558,7 @@ class _Converter:
 
         if raw.dtype.kind == "S":
             raw = np.char.decode(raw, "utf-8").astype(object)
-        codes = pd.Categorical(raw, categories=list(self.conditions)).codes
+        codes = pd.Index(list(self.conditions)).get_indexer(pd.Series(raw, dtype=object, copy=False))
         bad = np.flatnonzero(codes < 0)
         if len(bad):
             i = int(bad[0])
