@@ -180,8 +180,8 @@ def _finite_top(values: np.ndarray) -> np.ndarray:
     """Infinite or undefined resample statistics (MI of a resample that repeats one or two
     trials) as the largest finite number: they stay at the top of the bootstrap distribution
     and scipy's interpolated quantiles stay defined (inf - inf is nan); an interval end
-    that lands there is reported as infinite."""
-    return np.where(np.isfinite(values) | (values < 0), values, _TOP)
+    that lands there is reported as infinite. A difference of two MIs can be -inf: -_TOP."""
+    return np.clip(np.nan_to_num(values, nan=_TOP, posinf=_TOP, neginf=-_TOP), -_TOP, _TOP)
 
 
 def bca_interval(

@@ -92,6 +92,10 @@ def print_summary(res, console) -> None:
     if nc.get("gaussian"):
         g = nc["gaussian"]
         console.print(f"log negativity: {_f(g['log_negativity'])} nats {_ci(g['ci'])}  ({g['bias_statement']})")
+    if nc.get("macroscopic"):
+        from rich.markup import escape
+
+        console.print(f"macroscopic (informational): {escape(nc['macroscopic']['statement'])}")
     for name, why in nc.get("not_applicable", {}).items():
         console.print(f"{name}: not applicable - {why}")
     console.print("[bold]evidence ladder[/]")
@@ -224,10 +228,94 @@ def write_report(res, path) -> None:
         parts.append(f"<p>E_N = {_f(g['log_negativity'])} nats {_ci(g['ci'])}; {html.escape(g['bias_statement'])}</p>"
                      + _table(["", "x_A", "p_A", "x_B", "p_B"],
                               [[n] + [f"{v:.4f}" for v in row] for n, row in zip(["x_A", "p_A", "x_B", "p_B"], cov)]))
+    if nc.get("macroscopic"):
+        parts.append(f"<p>Macroscopic criterion (informational): {html.escape(nc['macroscopic']['statement'])}</p>")
     for name, why in nc.get("not_applicable", {}).items():
         parts.append(f"<p>{html.escape(name)}: not applicable ({html.escape(why)})</p>")
+    _write_page(path, f"corrlab {res.run_id}", parts)
+
+
+def _write_page(path, title: str, parts: list[str]) -> None:
     style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}.warn{color:#b00;font-weight:bold}</style>")
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"<!doctype html><html><head><meta charset='utf-8'><title>corrlab {html.escape(res.run_id)}</title>"
+        fh.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                  f"{style}</head><body>{''.join(parts)}</body></html>")
+
+
+# ------------------------------------------------------------------------ many datasets
+
+MANY_HEADERS = ("run", "trials", "MI main", "CI", "p dependence", "max p controls", "signalling", "level")
+
+
+def _many_rows(many) -> list[list[str]]:
+    from analysis.multi import summary_row
+
+    rows = list(many.datasets)
+    if many.pooled is not None:
+        rows.append(summary_row(many.pooled.to_dict()))
+    return [[r["run_id"], r["n_trials"], _f(r["mi_main"]), _ci([r["mi_ci_low"], r["mi_ci_high"]]),
+             _f(r["p_dependence"]), _f(r["p_controls_max"]), "YES" if r["signalling"] else "no", r["level"]]
+            for r in rows]
+
+
+def _combined_lines(many) -> list[str]:
+    out = list(many.notes)
+    if many.pooled is not None:
+        out.append(f"pooled level: {many.pooled.verdict.level}")
+        out += [f"  - {r}" for r in many.pooled.verdict.reasons]
+    if many.combined:
+        out.append(many.combined["method"])
+        out += [f"  {t['test']}: combined p = {_f(t['pvalue'])} over {t['n_runs']} runs" for t in many.combined["tests"]]
+    return out
+
+
+def many_summary_text(many) -> str:
+    widths = (28, 6, 8, 20, 12, 14, 10, 18)
+
+    def line(cells) -> str:
+        return " ".join(f"{str(c):>{w}s}" if i else f"{str(c):{w}s}" for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(MANY_HEADERS)] + [line(r) for r in _many_rows(many)] + _combined_lines(many))
+
+
+def print_many(many, console) -> None:
+    """The terminal view of several datasets: one row each (and the pooled one), then the combination."""
+    from rich.table import Table
+
+    t = Table(title=f"{len(many.datasets)} datasets ({many.mode})")
+    for h in MANY_HEADERS:
+        t.add_column(h, justify="left" if h == "run" else "right")
+    for r in _many_rows(many):
+        t.add_row(*map(str, r))
+    console.print(t)
+    for line in _combined_lines(many):
+        console.print(line)
+
+
+def write_many_report(many, path) -> None:
+    """HTML: the table across datasets, main's MI with intervals run by run, the pooling or combination."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = [f"<h1>corrlab analysis of {len(many.datasets)} datasets ({html.escape(many.mode)})</h1>",
+             _table(MANY_HEADERS, _many_rows(many))]
+    rows = [r for r in many.datasets if r["mi_main"] is not None]
+    if rows:
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(rows) + 2), 3))
+        x = np.arange(len(rows))
+        ax.vlines(x, [r["mi_ci_low"] for r in rows], [r["mi_ci_high"] for r in rows], color="tab:blue")
+        ax.plot(x, [r["mi_main"] for r in rows], "o", color="tab:blue")
+        if many.pooled is not None:
+            mi = many.pooled.conditions["main"]["mi"]
+            ax.axhspan(mi["ci"][0], mi["ci"][1], color="tab:orange", alpha=0.25, label="pooled CI")
+            ax.legend(fontsize=7)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(x, [r["run_id"] for r in rows], rotation=60, fontsize=7, ha="right")
+        ax.set_ylabel("MI in main (nats)")
+        parts.append("<h2>Mutual information in main, run by run</h2>" + _png(fig))
+    parts.append("<h2>Across runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _combined_lines(many))
+                 + "</ul>")
+    _write_page(path, "corrlab: many datasets", parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -22,25 +23,35 @@ def _vacuum(ctx, param, value):
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("datasets", nargs=-1, required=True)
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="write the results (v1 contract) here")
+              help="write the results (v1 contract; several datasets: one file holding each) here")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
               help="write an HTML report with plots here")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="several datasets: write the table across datasets here")
 @click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="an analysis plan (TOML [analysis] table, or a protocol file) instead of the recorded one")
 @click.option("--exploratory", is_flag=True, help="allow a plan other than the recorded one (the results say so)")
 @click.option("--vacuum-variance", callback=_vacuum, metavar="VA,VB",
               help="calibration of a single Parquet file's quadratures (column units)")
 @click.option("--resamples", type=int, help="override the plan's number of resamples (exploratory unless equal)")
-def analyze(dataset, json_file, report_file, plan_file, exploratory, vacuum_variance, resamples):
-    """Analyse DATASET (a dataset folder or a single Parquet file) by its recorded plan."""
+@click.option("--no-pool", is_flag=True, help="several datasets under one plan: combine p-values instead of pooling")
+@click.option("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:port)")
+@click.option("--workers", type=click.IntRange(min=1), help="run on a local Dask cluster of N worker processes")
+def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, vacuum_variance, resamples, no_pool,
+            scheduler, workers):
+    """Analyse DATASETS (dataset folders, folders of datasets, globs, or single Parquet files).
+
+    One dataset: by its recorded plan. Several: each on its own, then pooled (one plan;
+    runs are blocks of the permutation scheme) or their p-values combined (Fisher).
+    """
     from rich.console import Console
 
-    from analysis.pipeline import analyze_dataset
-    from analysis.render import print_summary, write_report
+    from analysis.multi import expand_datasets
 
     console = Console(highlight=False)
+    paths = expand_datasets(datasets)
     plan = None
     if plan_file is not None:
         from corrlab.config import read_toml
@@ -48,18 +59,73 @@ def analyze(dataset, json_file, report_file, plan_file, exploratory, vacuum_vari
         data = read_toml(plan_file, what="plan")
         plan = data.get("analysis", data)
     if resamples is not None:
-        plan = dict(plan or _recorded_plan(dataset) or {}, n_resamples=resamples)
+        plan = dict(plan or _recorded_plan(paths[0]) or {}, n_resamples=resamples)
+    if len(paths) == 1 and not (scheduler or workers):
+        _analyze_one(paths[0], console, plan, exploratory, vacuum_variance, json_file, report_file)
+    else:
+        if vacuum_variance is not None:
+            raise click.UsageError("--vacuum-variance applies to a single Parquet file")
+        _analyze_many(paths, console, plan, exploratory, not no_pool, scheduler, workers, json_file, report_file,
+                      csv_file)
+    sys.exit(0)
+
+
+def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, json_file, report_file) -> None:
+    from analysis.pipeline import analyze_dataset
+    from analysis.render import print_summary, write_report
+
     with console.status("analysing") as status:
         res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
                               progress=lambda msg: status.update(f"analysing: {msg}"))
     print_summary(res, console)
+    _write_outputs(console, res, json_file, report_file, write_report)
+
+
+def _analyze_many(paths, console, plan, exploratory, pool, scheduler, workers, json_file, report_file,
+                  csv_file) -> None:
+    from analysis.multi import analyze_many
+    from analysis.render import print_many, write_many_report
+
+    with _dask_client(scheduler, workers) as client, console.status("analysing") as status:
+        many = analyze_many(paths, plan=plan, exploratory=exploratory, pool=pool, client=client,
+                            progress=lambda msg: status.update(f"analysing: {msg}"))
+    print_many(many, console)
+    _write_outputs(console, many, json_file, report_file, write_many_report)
+    if csv_file:
+        many.write_csv(csv_file)
+        console.print(f"table: {csv_file}")
+
+
+def _write_outputs(console, res, json_file, report_file, write_report) -> None:
     if json_file:
         json_file.write_text(json.dumps(res.to_dict(), indent=2) + "\n")
         console.print(f"results: {json_file}")
     if report_file:
         write_report(res, report_file)
         console.print(f"report: {report_file}")
-    sys.exit(0)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None, workers: int | None):
+    """A Dask client on ADDRESS, or on a local cluster of N single-threaded worker processes."""
+    if not (scheduler or workers):
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise click.UsageError("--scheduler/--workers need Dask: pip install 'corrlab[dask]'") from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise click.UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
 
 
 def _recorded_plan(dataset: Path) -> dict | None:
