@@ -160,6 +160,7 @@ class DatasetWriter:
         self.path = path
         self.manifest = manifest
         self.records = records
+        self._written = {int(r["trial"]) for r in records}  # committed and pending trial ids
         self._pending: list[_PendingTrial] = []
         self.extra_columns: tuple[str, ...] = tuple(manifest.get("extra_columns", ()))
         self._journal = open(path / "events.jsonl", "a", encoding="utf-8")
@@ -281,9 +282,10 @@ class DatasetWriter:
                 raise PlanError(f"trial {record['trial']}: column {c} has shape {arr.shape}, expected ({n},)")
             columns[c] = arr
         trial = int(record["trial"])
-        if trial in set(self.committed_trials) or any(p.record["trial"] == trial for p in self._pending):
+        if trial in self._written:
             raise DatasetError(f"trial {trial} is already in {self.path}; a trial is written once")
         self._pending.append(_PendingTrial(dict(record), columns))
+        self._written.add(trial)
 
     def _pending_table(self):
         pa = _pa()
@@ -339,6 +341,7 @@ class DatasetWriter:
 
     def discard_pending(self) -> int:
         n = len(self._pending)
+        self._written.difference_update(int(p.record["trial"]) for p in self._pending)
         self._pending.clear()
         return n
 
