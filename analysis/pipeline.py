@@ -240,6 +240,7 @@ class DatasetContext:
     preregistered: bool
     calibration: dict | None  # the vacuum variances {"a", "b"}, or None
     phases: tuple  # the settings' reference phases (degrees) of side A and side B
+    magnetization_full_scale: dict | None = None  # volts at M/N = 1 {"a", "b"}: the records are magnetizations
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
@@ -254,7 +255,8 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
     calibration = (source.calibration or {}).get("vacuum_variance")
     data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None)
     ctx = DatasetContext(source.run_id, source.manifest_sha256, the_plan, sha, is_exploratory, preregistered,
-                         calibration, _setting_phases(source))
+                         calibration, _setting_phases(source),
+                         (source.calibration or {}).get("magnetization_full_scale"))
     return data, ctx
 
 
@@ -300,10 +302,12 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         say(f"{cond}: mutual information")
         estimates = {}
         for est in the_plan.estimators:
-            if est == "ksg" and n <= the_plan.ksg_k + 1:
+            try:
+                r = mi_interval(a, b, estimator=est, k=the_plan.ksg_k, confidence_level=the_plan.confidence_level,
+                                n_resamples=interval_resamples, rng=rng)
+            except PlanError as exc:  # e.g. too few trials to subsample for KSG
+                estimates[est] = {"estimate": None, "ci": [None, None], "method": f"not computed: {exc}"}
                 continue
-            r = mi_interval(a, b, estimator=est, k=the_plan.ksg_k, confidence_level=the_plan.confidence_level,
-                            n_resamples=interval_resamples, rng=rng)
             estimates[est] = {"estimate": r.estimate, "ci": list(r.ci), "method": r.method}
         primary = estimates.get(the_plan.statistic) or next(iter(estimates.values()))
         entry["mi"] = primary
@@ -331,12 +335,15 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         test = label_permutation_test(values_all, data.condition, statistic=the_plan.statistic, groups=("main", cond),
                                       blocks=data.block, n_resamples=m, rng=rng, k=the_plan.ksg_k)
         sel_m, sel_c = data.select("main"), data.select(cond)
-        diff = mi_difference_interval((data.a[sel_m], data.b[sel_m]), (data.a[sel_c], data.b[sel_c]),
-                                      estimator=the_plan.statistic, k=the_plan.ksg_k,
-                                      confidence_level=the_plan.confidence_level,
-                                      n_resamples=interval_resamples, rng=rng)
-        controls_out.append({"control": cond, "mi_difference": {"estimate": diff.estimate, "ci": list(diff.ci),
-                                                                "method": diff.method},
+        try:
+            diff = mi_difference_interval((data.a[sel_m], data.b[sel_m]), (data.a[sel_c], data.b[sel_c]),
+                                          estimator=the_plan.statistic, k=the_plan.ksg_k,
+                                          confidence_level=the_plan.confidence_level,
+                                          n_resamples=interval_resamples, rng=rng)
+            difference = {"estimate": diff.estimate, "ci": list(diff.ci), "method": diff.method}
+        except PlanError as exc:
+            difference = {"estimate": None, "ci": [None, None], "method": f"not computed: {exc}"}
+        controls_out.append({"control": cond, "mi_difference": difference,
                              "pvalue": test.pvalue, "n_resamples": test.n_resamples, "test": test.method})
         details["nulls"][f"main - {cond}"] = (test.statistic, test.null_distribution)
 
@@ -366,7 +373,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
                           "method": d.method})
 
     # -- non-classicality ----------------------------------------------------------------------
-    nonclassical: dict[str, Any] = {"gaussian": None, "chsh": None, "not_applicable": {}}
+    nonclassical: dict[str, Any] = {"gaussian": None, "chsh": None, "macroscopic": None, "not_applicable": {}}
     gauss_p = chsh_p = None
     if calibration is None:
         nonclassical["not_applicable"]["log_negativity"] = "no vacuum calibration (manifest calibration or --vacuum-variance)"
@@ -411,6 +418,22 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
                                 "ci": list(c.ci), "bound_method": c.bound_method, "n_trials": c.n_trials,
                                 "correlators": c.correlators}
         details["chsh"] = c
+    # the seed paper's macroscopic criterion: informational, never in the family, never the verdict
+    full_scale = ctx.magnetization_full_scale
+    if len(pairs) < 4:
+        nonclassical["not_applicable"]["macroscopic"] = "main trials do not cover all four setting pairs"
+    elif full_scale is None:
+        nonclassical["not_applicable"]["macroscopic"] = (
+            "no magnetization calibration (manifest calibration.magnetization_full_scale): the records are not "
+            "known to be normalized magnetizations")
+    else:
+        say("macroscopic Bell criterion")
+        try:
+            nonclassical["macroscopic"] = _macroscopic(
+                first(data.a[sel]) / full_scale["a"], first(data.b[sel]) / full_scale["b"], data.setting_a[sel],
+                data.setting_b[sel], *ctx.phases, confidence_level=the_plan.confidence_level)
+        except PlanError as exc:
+            nonclassical["not_applicable"]["macroscopic"] = f"not computed: {exc}"
 
     # -- the family, Holm, the verdict ----------------------------------------------------------
     family: list[tuple[str, float]] = []
@@ -482,6 +505,72 @@ def _derotate(q: np.ndarray, theta_a: float, theta_b: float) -> np.ndarray:
     return out
 
 
+def _macroscopic(m_a, m_b, setting_a, setting_b, phases_a, phases_b, *, confidence_level: float) -> dict:
+    """The seed paper's two-setting criterion on normalized magnetizations ``m`` in [-1, 1].
+
+    ``E(s, t)`` is the mean of ``m_A m_B`` over the trials of settings ``(s, t)``; the 2x2
+    correlation tensor ``T`` in the planes of the settings comes from
+    :func:`analysis.bell.plane_tensor_from_correlators` (each setting's angle is its
+    reference phase). ``sum T^2 <= 1`` iff a local model gives these correlations for every
+    pair of settings in the two planes (the largest CHSH value there is ``2 sqrt(sum)``).
+    The plug-in sum is biased upwards by the entries' variances, ``sum Var(T)``; the
+    estimate subtracts their estimates (cells are independent: ``Var E = var(m_A m_B) / n``).
+    Interval: normal, around that estimate, with ``Var = 4 t' C t + 2 tr C^2`` (``C`` the
+    covariance of the entries, ``t`` the plug-in tensor: exact for Gaussian entries, and
+    conservative near 0). Coverage of the 95% interval measured on the spin worlds
+    (2000 replicates each, 200 trials): 0.94 (true sum 0.03), 0.99 (0.017), 0.995 (0.005),
+    0.93 (2.0), 0.95 (0.89), 0.94 (0.235); a BCa bootstrap over trials within setting
+    pairs covered 0.85-0.89 near 0.
+    """
+    from scipy.special import ndtri
+
+    from analysis.bell import plane_tensor_from_correlators
+
+    th_a, th_b = np.radians(np.asarray(phases_a, float)), np.radians(np.asarray(phases_b, float))
+    cell = 2 * np.asarray(setting_a, np.int64) + np.asarray(setting_b, np.int64)
+    prod = np.asarray(m_a, float) * np.asarray(m_b, float)
+    big = float(max(np.max(np.abs(m_a)), np.max(np.abs(m_b))))
+    if big > 1.5:
+        raise PlanError(f"a calibrated magnetization reaches |m| = {big:.3g} > 1.5: check "
+                        "calibration.magnetization_full_scale")
+    groups = [prod[cell == i] for i in range(4)]
+    counts = [len(g) for g in groups]
+    if min(counts) < 5:
+        raise PlanError(f"too few main trials per setting pair (00, 01, 10, 11: {counts}; 5 needed each)")
+    # T is linear in E: its coefficients for each setting pair, from the same function
+    basis = np.stack([plane_tensor_from_correlators(np.eye(4)[i].reshape(2, 2), th_a, th_b)
+                      for i in range(4)]).reshape(4, 4)
+    e = np.array([g.mean() for g in groups])
+    var_e = np.array([g.var(ddof=1) / len(g) for g in groups])
+    tensor = plane_tensor_from_correlators(e.reshape(2, 2), th_a, th_b)
+    t = tensor.ravel()
+    cov = (basis.T * var_e) @ basis
+    plug_in = float(t @ t)
+    estimate = plug_in - float(np.trace(cov))
+    se = math.sqrt(4 * float(t @ cov @ t) + 2 * float(np.trace(cov @ cov)))
+    z = float(ndtri(0.5 + confidence_level / 2))
+    lo, hi = estimate - z * se, estimate + z * se
+    if hi <= 1:
+        holds, words = True, ("<= 1: the LHV condition holds; a local model gives these magnetization "
+                              "correlations for every pair of settings in these planes")
+    elif lo > 1:
+        holds, words = False, (f"> 1: the LHV condition fails; some settings in these planes would give "
+                               f"the magnetization correlations CHSH up to 2 sqrt(sum) = {2 * math.sqrt(plug_in):.3f} "
+                               "(not a test of the settings used: that is CHSH's)")
+    else:
+        holds, words = None, "undecided: the interval contains 1"
+    keys = ("00", "01", "10", "11")
+    return {
+        "lhv_sum": estimate, "ci": [lo, hi], "se": se, "lhv_sum_plug_in": plug_in, "holds": holds,
+        "tensor": tensor, "correlators": dict(zip(keys, e.tolist())),
+        "correlator_se": dict(zip(keys, np.sqrt(var_e).tolist())), "counts": dict(zip(keys, counts)),
+        "method": ("two-setting LHV sum of the plane correlation tensor from E = mean(m_A m_B) per setting pair, "
+                   "bias-corrected; normal interval with second-order variance"),
+        "statement": (f"two-setting LHV sum {estimate:.3f} ({confidence_level:.0%} CI {lo:.3f} to {hi:.3f}) "
+                      f"{words}; informational, not in the confirmatory family"),
+    }
+
+
 def _coherence(data: TrialData, plan: AnalysisPlan, coh) -> dict:
     out = {}
     if not data.sample_rate:
@@ -523,8 +612,9 @@ def _reasons(plan, cond_out, controls_out, ns_tests, nonclassical, dependence, c
     for c in controls_out:
         ok = adj.get(f"controls:{c['control']}", c["pvalue"]) < plan.alpha
         d = c["mi_difference"]
-        r.append(f"main vs {c['control']}: MI difference {d['estimate']:.3g} nats "
-                 f"[{d['ci'][0]:.3g}, {d['ci'][1]:.3g}], p = {_fmt_p(c['pvalue'])} "
+        span = (f"{d['estimate']:.3g} nats [{d['ci'][0]:.3g}, {d['ci'][1]:.3g}]" if d["estimate"] is not None
+                else d["method"])
+        r.append(f"main vs {c['control']}: MI difference {span}, p = {_fmt_p(c['pvalue'])} "
                  f"(Holm {_fmt_p(c.get('pvalue_holm'))}) -> {'main exceeds it' if ok else 'not shown to exceed it'}")
     sig = [t for t in ns_tests if adj.get(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) < plan.alpha]
     if sig:

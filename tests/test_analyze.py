@@ -146,3 +146,17 @@ def test_a_single_parquet_file_is_analysed_with_defaults(tmp_path):
     assert not r.preregistered and any("no pre-registered plan" in s for s in r.verdict.reasons)
     assert r.nonclassicality["chsh"] is None  # settings default to 0: CHSH not applicable
     check_contract(r.to_dict())
+
+
+def test_a_control_with_five_trials_is_reported_not_computed_for_ksg(tmp_path):
+    from tests.synthetic import write_dataset
+
+    path = write_dataset(tmp_path, "small", n_trials=30, seed=5,
+                         plan={"n_resamples": 199, "statistic": "ksg", "estimators": ["ksg", "gaussian"]})
+    res = analyze_dataset(path, interval_resamples=99)
+    ctrl = res.conditions["control:break_L"]
+    assert ctrl["n_trials"] == 5
+    assert ctrl["estimators"]["ksg"]["estimate"] is None and "too few to subsample" in ctrl["estimators"]["ksg"]["method"]
+    assert ctrl["estimators"]["gaussian"]["estimate"] is not None
+    assert all(c["mi_difference"]["estimate"] is None for c in res.controls)
+    assert any("not computed" in r for r in res.verdict.reasons)
