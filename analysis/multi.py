@@ -207,11 +207,12 @@ def pool_trials(parts: list[tuple[TrialData, DatasetContext]]) -> tuple[TrialDat
         sample_rate=rates.pop() if len(rates) == 1 else None,
     )
     runs = np.concatenate([np.full(len(d.trial), i) for i, d in enumerate(datas)])
-    same = {(str(c.calibration), c.phases) for c in ctxs}
+    same = {(str(c.calibration), str(c.magnetization_full_scale), c.phases) for c in ctxs}
     digest = hashlib.sha256("".join(sorted(c.dataset_sha256 for c in ctxs)).encode()).hexdigest()
     ctx = replace(first, run_id=f"pooled: {len(ctxs)} runs", dataset_sha256=digest,
                   exploratory=any(c.exploratory for c in ctxs), preregistered=all(c.preregistered for c in ctxs),
-                  calibration=first.calibration if len(same) == 1 else None)
+                  calibration=first.calibration if len(same) == 1 else None,
+                  magnetization_full_scale=first.magnetization_full_scale if len(same) == 1 else None)
     if len(same) > 1:
         data.quadratures.clear()
     return data, runs, ctx

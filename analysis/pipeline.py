@@ -461,6 +461,12 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     fam = [(name, float(p), adj[name]) for name, p in family]
 
     def passes(name: str, raw: float | None) -> bool:
+        """Evidence counts only as the plan's confirmatory family declared it (Holm-adjusted)."""
+        q = adj.get(name)
+        return q is not None and q < alpha
+
+    def warns(name: str, raw: float | None) -> bool:
+        """Signalling counts whether or not the plan made it confirmatory (it can only lower the level)."""
         q = adj.get(name, raw)
         return q is not None and q < alpha
 
@@ -469,7 +475,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     for c in controls_out:
         c["pvalue_holm"] = adj.get(f"controls:{c['control']}")
     cond_out["main"]["pvalue_holm"] = adj.get("dependence")
-    signalling = any(passes(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) for t in ns_tests)
+    signalling = any(warns(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) for t in ns_tests)
     dependence = passes("dependence", dependence_p)
     controls_ok = bool(controls_out) and all(passes(f"controls:{c['control']}", c["pvalue"]) for c in controls_out)
     protocol_specific = dependence and controls_ok and not signalling
@@ -610,7 +616,8 @@ def _reasons(plan, cond_out, controls_out, ns_tests, nonclassical, dependence, c
     if not controls_out:
         r.append("no control conditions: protocol-specificity cannot be tested")
     for c in controls_out:
-        ok = adj.get(f"controls:{c['control']}", c["pvalue"]) < plan.alpha
+        q = adj.get(f"controls:{c['control']}")
+        ok = q is not None and q < plan.alpha
         d = c["mi_difference"]
         span = (f"{d['estimate']:.3g} nats [{d['ci'][0]:.3g}, {d['ci'][1]:.3g}]" if d["estimate"] is not None
                 else d["method"])

@@ -160,3 +160,16 @@ def test_a_control_with_five_trials_is_reported_not_computed_for_ksg(tmp_path):
     assert ctrl["estimators"]["gaussian"]["estimate"] is not None
     assert all(c["mi_difference"]["estimate"] is None for c in res.controls)
     assert any("not computed" in r for r in res.verdict.reasons)
+
+
+def test_only_the_confirmatory_family_climbs_the_ladder(tmp_path):
+    from tests.synthetic import write_dataset
+
+    plan = {"n_resamples": 199, "estimators": ["gaussian_copula"]}
+    strong = write_dataset(tmp_path, "strong", n_trials=60, coupling=2.0, seed=8, plan=plan)
+    res = analyze_dataset(strong, interval_resamples=99)
+    assert res.conditions["main"]["pvalue"] < 0.01 and res.verdict.dependence
+    off = analyze_dataset(strong, plan={**plan, "confirmatory": ["controls", "no_signalling"]}, exploratory=True,
+                          interval_resamples=99)
+    assert off.conditions["main"]["pvalue"] < 0.01  # still computed and reported
+    assert not off.verdict.dependence and off.verdict.level == "none"
