@@ -91,6 +91,10 @@ EXACT_MAX_STATES = 400  # below this many Fock states per ensemble the window is
 DEFAULT_MAX_SECTOR_DIM = 12_000  # dephased negativity: largest real symmetric block we diagonalise
 # (N = 1000 at tau = pi/4, tol 1e-6 needs 9312 rows: minutes, ~1 GB)
 SVD_MAX_STATES = 128  # windows this small: singular values of psi itself (sum sqrt(lambda) to ~1e-14)
+# a block goes banded when it is at least this many times wider than its band: measured (one thread) at
+# N = 10^4, blocks of 286 states with a band of 14: 7.3 ms per point banded, 12.5 ms dense; neutral at
+# N = 3000 and 3 x 10^4 (25 and 12 alike)
+_BANDED_WIDTH_RATIO = 12
 
 # pi as a sum of four doubles of at most 21 significant bits (the last one rounded), so that
 # j * part is exact for |j| < 2^32: the argument reduction below is exact to ~1e-16 absolute.
@@ -645,9 +649,9 @@ def schmidt_spectrum(n: int, tau: float, *, window: Window | float | None = None
             uc = u_all[comp]
             reach = np.searchsorted(uc, uc + dc, side="right") - np.arange(s) - 1
             b = int(reach.max()) if s else 0
-            # LAPACK's band reduction (dsbtrd) runs at ~1/7 the flop rate of a dense eigvalsh: banded pays
-            # off (6 s^2 b against 4/3 s^3 flops) once the block is ~25 times wider than its band
-            if s <= 64 or b * 25 > s:
+            # LAPACK's band reduction (dsbtrd) runs at a fraction of the flop rate of a dense eigvalsh: banded
+            # pays off (6 s^2 b against 4/3 s^3 flops) once the block is ~12 times wider than its band
+            if s <= 64 or b * _BANDED_WIDTH_RATIO > s:
                 block = _dense_block(table, shift, k, c, comp, sign, cen, n)
                 # a cluster narrower than ~2 d_c (near a magic time) is numerically low-rank
                 lam_b, rank = _psd_eigenvalues(block, chol_tol / s, try_low_rank=bool(uc[-1] - uc[0] < 2 * dc))
