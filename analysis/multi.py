@@ -12,8 +12,9 @@
 
 Work is spread over a Dask cluster when a ``client`` (``dask.distributed.Client``) is
 given: each dataset is read (parts through pyarrow) and analysed on a worker, and the
-pooled analysis gathers only per-trial observables. Every analysis is seeded by its plan,
-so the results equal the single-process ones.
+pooled analysis gathers only per-trial observables and spreads its resampling tasks over
+the workers. Every task is seeded by the plan's seed and its name, so the results equal
+the single-process ones.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def analyze_many(paths: Sequence[str | Path], *, plan: dict | None = None, explo
         parts = run(_ReadOne({"plan": plan, "exploratory": exploratory}), paths)
         data, runs, ctx = pool_trials(parts)
         pooled = analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
-                                runs=runs, progress=progress)
+                                runs=runs, client=client, progress=progress)
         return ManyResults("pooled", rows, results, pooled=pooled,
                            notes=[f"pooled {len(paths)} runs under one plan ({ctx.plan_sha256[:12]}): "
                                   "trials re-paired and labels permuted within runs"])

@@ -21,6 +21,7 @@ checks. The verdict follows DESIGN.md's ladder:
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -215,7 +216,7 @@ def _setting_phases(source) -> tuple[tuple[float, float], tuple[float, float]]:
 
 def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                     vacuum_variance: tuple[float, float] | None = None, n_resamples: int | None = None,
-                    interval_resamples: int = INTERVAL_RESAMPLES,
+                    interval_resamples: int = INTERVAL_RESAMPLES, client=None,
                     progress: Callable[[str], None] | None = None) -> AnalysisResults:
     """Analyse one dataset (a v1 folder or a single Parquet file) by its recorded plan.
 
@@ -225,7 +226,7 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
     (progress or (lambda msg: None))("reading trials")
     data, ctx = read_dataset(path, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance)
     return analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
-                          progress=progress)
+                          client=client, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -261,12 +262,15 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
 
 
 def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | None = None,
-                   interval_resamples: int = INTERVAL_RESAMPLES, runs: np.ndarray | None = None,
+                   interval_resamples: int = INTERVAL_RESAMPLES, runs: np.ndarray | None = None, client=None,
                    progress: Callable[[str], None] | None = None) -> AnalysisResults:
     """The analysis proper, on per-trial observables (one dataset, or several pooled).
 
     ``runs`` (one code per trial) marks pooled runs: trials are re-paired only within
-    their run, as randomization blocks are.
+    their run, as randomization blocks are. ``client`` (a ``dask.distributed.Client``)
+    spreads the resampling tasks over its workers; each task has its own generator seeded
+    by the plan's seed and the task's name, so the results do not depend on where or in
+    which order the tasks ran.
     """
     from analysis import coherence as coh
     from analysis.bell import chsh_test
@@ -278,7 +282,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     say = progress or (lambda msg: None)
     the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
     m = int(n_resamples or the_plan.n_resamples)
-    rng = np.random.default_rng(the_plan.seed)
     calibration = ctx.calibration
     conditions = data.conditions
     if "main" not in conditions:
@@ -286,91 +289,111 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     alpha = the_plan.alpha
     details: dict[str, Any] = {"data": data, "nulls": {}, "coherence": {}}
 
+    # -- the resampling work: independent tasks, each with its own seeded generator ------------
+    # (so they can run in any order, here or on a Dask cluster, with the same results)
+    first = (lambda v: v[:, 0] if v.ndim == 2 else v)
+    seed = the_plan.seed
+    sizes = {cond: int(data.select(cond).sum()) for cond in conditions}
+    jobs: list[_Job] = []
+    for cond in conditions:
+        sel = data.select(cond)
+        a, b = data.a[sel], data.b[sel]
+        if sizes[cond] < 4:
+            continue
+        for est in the_plan.estimators:
+            jobs.append(_Job(("mi", cond, est), mi_interval, (a, b), dict(
+                estimator=est, k=the_plan.ksg_k, confidence_level=the_plan.confidence_level,
+                n_resamples=interval_resamples, rng=_task_rng(seed, "mi", cond, est))))
+        if the_plan.observable == "samples":
+            xs = data.series.get(cond, [])
+            jobs.append(_Job(("dependence", cond), circular_shift_test, ([s[0] for s in xs], [s[1] for s in xs]),
+                             dict(n_resamples=m, rng=_task_rng(seed, "dependence", cond))))
+        else:
+            jobs.append(_Job(("dependence", cond), repairing_test, (a, b), dict(
+                statistic=the_plan.statistic, n_resamples=m, k=the_plan.ksg_k,
+                blocks=None if runs is None else runs[sel], rng=_task_rng(seed, "dependence", cond))))
+        if cond.startswith("control:"):
+            jobs.append(_Job(("control", cond), label_permutation_test, ((data.a, data.b), data.condition), dict(
+                statistic=the_plan.statistic, groups=("main", cond), blocks=data.block, n_resamples=m,
+                k=the_plan.ksg_k, rng=_task_rng(seed, "control", cond))))
+            sel_m = data.select("main")
+            jobs.append(_Job(("difference", cond), mi_difference_interval,
+                             ((data.a[sel_m], data.b[sel_m]), (a, b)), dict(
+                                 estimator=the_plan.statistic, k=the_plan.ksg_k,
+                                 confidence_level=the_plan.confidence_level, n_resamples=interval_resamples,
+                                 rng=_task_rng(seed, "difference", cond))))
+        for side, local, remote in (("A", first(a), data.setting_b[sel]), ("B", first(b), data.setting_a[sel])):
+            counts = np.unique(remote, return_counts=True)[1]
+            if len(counts) < 2 or counts.min() < 2:  # a setting seen once cannot be compared
+                continue
+            jobs.append(_Job(("no_signalling", cond, side), no_signalling_test, (local, remote), dict(
+                margin=the_plan.no_signalling_margin, test=the_plan.no_signalling_test,
+                confidence_level=the_plan.confidence_level, rng=_task_rng(seed, "no_signalling", cond, side),
+                n_resamples=interval_resamples if the_plan.no_signalling_test == "anderson" else None)))
+    order = np.argsort(data.trial)
+    for side, values in (("A", first(data.a)), ("B", first(data.b))):
+        if len(values) >= 8:
+            jobs.append(_Job(("drift", side), drift_test, (values[order], data.trial[order].astype(float)),
+                             dict(n_resamples=min(m, 1999), rng=_task_rng(seed, "drift", side))))
+    say(f"{len(jobs)} resampling tasks ({m} permutations each)" + (" on the cluster" if client is not None else ""))
+    done = _run_jobs(jobs, client, say)
+
+    def result(*key):
+        out = done[key]
+        if isinstance(out, PlanError):
+            raise out
+        return out
+
     # -- per condition: MI with intervals, and the dependence test ---------------------
     cond_out: dict[str, dict] = {}
     dependence_p = None
     for cond in conditions:
-        sel = data.select(cond)
-        a, b = data.a[sel], data.b[sel]
-        n = int(sel.sum())
-        entry: dict[str, Any] = {"n_trials": n, "f_rate": float(data.f[sel].mean())}
-        if n < 4:
+        entry: dict[str, Any] = {"n_trials": sizes[cond], "f_rate": float(data.f[data.select(cond)].mean())}
+        cond_out[cond] = entry
+        if sizes[cond] < 4:
             entry.update(mi={"estimate": None, "ci": [None, None], "method": "too few trials (< 4)"},
                          pvalue=None, n_resamples=0)
-            cond_out[cond] = entry
             continue
-        say(f"{cond}: mutual information")
         estimates = {}
         for est in the_plan.estimators:
-            try:
-                r = mi_interval(a, b, estimator=est, k=the_plan.ksg_k, confidence_level=the_plan.confidence_level,
-                                n_resamples=interval_resamples, rng=rng)
-            except PlanError as exc:  # e.g. too few trials to subsample for KSG
-                estimates[est] = {"estimate": None, "ci": [None, None], "method": f"not computed: {exc}"}
-                continue
-            estimates[est] = {"estimate": r.estimate, "ci": list(r.ci), "method": r.method}
-        primary = estimates.get(the_plan.statistic) or next(iter(estimates.values()))
-        entry["mi"] = primary
+            r = done[("mi", cond, est)]
+            estimates[est] = ({"estimate": None, "ci": [None, None], "method": f"not computed: {r}"}
+                              if isinstance(r, PlanError)  # e.g. too few trials to subsample for KSG
+                              else {"estimate": r.estimate, "ci": list(r.ci), "method": r.method})
+        entry["mi"] = estimates.get(the_plan.statistic) or next(iter(estimates.values()))
         entry["estimators"] = estimates
-        say(f"{cond}: permutation test ({m} resamples)")
-        if the_plan.observable == "samples":
-            xs = data.series.get(cond, [])
-            test = circular_shift_test([s[0] for s in xs], [s[1] for s in xs], n_resamples=m, rng=rng)
-        else:
-            test = repairing_test(a, b, statistic=the_plan.statistic, n_resamples=m, rng=rng, k=the_plan.ksg_k,
-                                  blocks=None if runs is None else runs[sel])
+        test = result("dependence", cond)
         entry.update(pvalue=test.pvalue, n_resamples=test.n_resamples, test=test.method, statistic=test.statistic)
         details["nulls"][cond] = (test.statistic, test.null_distribution)
         if cond == "main":
             dependence_p = test.pvalue
-        cond_out[cond] = entry
 
     # -- controls: main against each control ------------------------------------------------
     controls_out = []
-    values_all = (data.a, data.b)
     for cond in conditions:
-        if not cond.startswith("control:") or cond_out[cond]["n_trials"] < 4:
+        if ("control", cond) not in done:
             continue
-        say(f"main vs {cond}: label permutation ({m} resamples)")
-        test = label_permutation_test(values_all, data.condition, statistic=the_plan.statistic, groups=("main", cond),
-                                      blocks=data.block, n_resamples=m, rng=rng, k=the_plan.ksg_k)
-        sel_m, sel_c = data.select("main"), data.select(cond)
-        try:
-            diff = mi_difference_interval((data.a[sel_m], data.b[sel_m]), (data.a[sel_c], data.b[sel_c]),
-                                          estimator=the_plan.statistic, k=the_plan.ksg_k,
-                                          confidence_level=the_plan.confidence_level,
-                                          n_resamples=interval_resamples, rng=rng)
-            difference = {"estimate": diff.estimate, "ci": list(diff.ci), "method": diff.method}
-        except PlanError as exc:
-            difference = {"estimate": None, "ci": [None, None], "method": f"not computed: {exc}"}
+        test = result("control", cond)
+        diff = done[("difference", cond)]
+        difference = ({"estimate": None, "ci": [None, None], "method": f"not computed: {diff}"}
+                      if isinstance(diff, PlanError)
+                      else {"estimate": diff.estimate, "ci": list(diff.ci), "method": diff.method})
         controls_out.append({"control": cond, "mi_difference": difference,
                              "pvalue": test.pvalue, "n_resamples": test.n_resamples, "test": test.method})
         details["nulls"][f"main - {cond}"] = (test.statistic, test.null_distribution)
 
     # -- no-signalling --------------------------------------------------------------------
-    say("no-signalling")
     ns_tests = []
-    first = (lambda v: v[:, 0] if v.ndim == 2 else v)
-    for cond in conditions:
-        sel = data.select(cond)
-        for side, local, remote in (("A", first(data.a[sel]), data.setting_b[sel]),
-                                    ("B", first(data.b[sel]), data.setting_a[sel])):
-            counts = np.unique(remote, return_counts=True)[1]
-            if len(counts) < 2 or counts.min() < 2:  # a setting seen once cannot be compared
-                continue
-            r = no_signalling_test(local, remote, margin=the_plan.no_signalling_margin, test=the_plan.no_signalling_test,
-                                   confidence_level=the_plan.confidence_level, rng=rng,
-                                   n_resamples=interval_resamples if the_plan.no_signalling_test == "anderson" else None)
-            ns_tests.append({"side": side, "condition": cond, "statistic": r.statistic, "pvalue": r.pvalue,
-                             "test": r.test, "difference": r.difference, "ci": list(r.ci), "tost_pvalue": r.tost_pvalue,
-                             "margin": r.margin, "equivalent": r.equivalent, "n_trials": r.n_trials})
+    for key in (k for k in done if k[0] == "no_signalling"):
+        r = result(*key)
+        ns_tests.append({"side": key[2], "condition": key[1], "statistic": r.statistic, "pvalue": r.pvalue,
+                         "test": r.test, "difference": r.difference, "ci": list(r.ci), "tost_pvalue": r.tost_pvalue,
+                         "margin": r.margin, "equivalent": r.equivalent, "n_trials": r.n_trials})
     drift = []
-    order = np.argsort(data.trial)
-    for side, values in (("A", first(data.a)), ("B", first(data.b))):
-        if len(values) >= 8:
-            d = drift_test(values[order], data.trial[order].astype(float), n_resamples=min(m, 1999), rng=rng)
-            drift.append({"side": side, "statistic": d.statistic, "pvalue": d.pvalue, "slope": d.slope,
-                          "method": d.method})
+    for key in (k for k in done if k[0] == "drift"):
+        d = result(*key)
+        drift.append({"side": key[1], "statistic": d.statistic, "pvalue": d.pvalue, "slope": d.slope,
+                      "method": d.method})
 
     # -- non-classicality ----------------------------------------------------------------------
     nonclassical: dict[str, Any] = {"gaussian": None, "chsh": None, "macroscopic": None, "not_applicable": {}}
@@ -392,7 +415,8 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         try:
             g = gaussian_entanglement(stacked[0], stacked[1], stacked[2], stacked[3],
                                       vacuum_variance=(calibration["a"], calibration["b"]), trial=trial_ids,
-                                      confidence_level=the_plan.confidence_level, rng=rng)
+                                      confidence_level=the_plan.confidence_level,
+                                      rng=_task_rng(the_plan.seed, "gaussian"))
         except (DatasetError, PlanError) as exc:  # an unphysical matrix is an error, not a number
             nonclassical["not_applicable"]["log_negativity"] = f"not computed: {exc}"
         else:
@@ -499,6 +523,45 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         alpha=alpha, exploratory=is_exploratory, preregistered=preregistered, conditions=cond_out,
         controls=controls_out, no_signalling={"tests": ns_tests, "signalling_detected": signalling, "drift": drift},
         nonclassicality=nonclassical, verdict=verdict, family=fam, details=details)
+
+
+# ====================================================================== resampling tasks
+
+
+def _task_rng(seed: int, *name: str) -> np.random.Generator:
+    """The generator of one named task: the plan's seed and the task's name, nothing else."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(str(p).encode()) for p in name)])
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One resampling task: ``fn(*args, **kwargs)``; a PlanError is returned, not raised."""
+
+    key: tuple
+    fn: Callable
+    args: tuple
+    kwargs: dict
+
+    def __call__(self):
+        try:
+            return self.fn(*self.args, **self.kwargs)
+        except PlanError as exc:
+            return exc
+
+
+def _run_job(job: _Job):
+    return job()
+
+
+def _run_jobs(jobs: list[_Job], client, say: Callable[[str], None]) -> dict:
+    if client is None:
+        out = {}
+        for i, job in enumerate(jobs, 1):
+            say(f"task {i}/{len(jobs)}: {' '.join(job.key)}")
+            out[job.key] = job()
+        return out
+    futures = client.map(_run_job, jobs, pure=False)
+    return dict(zip((j.key for j in jobs), client.gather(futures)))
 
 
 def _derotate(q: np.ndarray, theta_a: float, theta_b: float) -> np.ndarray:

@@ -60,33 +60,32 @@ def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, 
         plan = data.get("analysis", data)
     if resamples is not None:
         plan = dict(plan or _recorded_plan(paths[0]) or {}, n_resamples=resamples)
-    if len(paths) == 1 and not (scheduler or workers):
-        _analyze_one(paths[0], console, plan, exploratory, vacuum_variance, json_file, report_file)
-    else:
-        if vacuum_variance is not None:
-            raise click.UsageError("--vacuum-variance applies to a single Parquet file")
-        _analyze_many(paths, console, plan, exploratory, not no_pool, scheduler, workers, json_file, report_file,
-                      csv_file)
+    if len(paths) > 1 and vacuum_variance is not None:
+        raise click.UsageError("--vacuum-variance applies to a single Parquet file")
+    with _dask_client(scheduler, workers) as client:
+        if len(paths) == 1:
+            _analyze_one(paths[0], console, plan, exploratory, vacuum_variance, client, json_file, report_file)
+        else:
+            _analyze_many(paths, console, plan, exploratory, not no_pool, client, json_file, report_file, csv_file)
     sys.exit(0)
 
 
-def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, json_file, report_file) -> None:
+def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, client, json_file, report_file) -> None:
     from analysis.pipeline import analyze_dataset
     from analysis.render import print_summary, write_report
 
     with console.status("analysing") as status:
         res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
-                              progress=lambda msg: status.update(f"analysing: {msg}"))
+                              client=client, progress=lambda msg: status.update(f"analysing: {msg}"))
     print_summary(res, console)
     _write_outputs(console, res, json_file, report_file, write_report)
 
 
-def _analyze_many(paths, console, plan, exploratory, pool, scheduler, workers, json_file, report_file,
-                  csv_file) -> None:
+def _analyze_many(paths, console, plan, exploratory, pool, client, json_file, report_file, csv_file) -> None:
     from analysis.multi import analyze_many
     from analysis.render import print_many, write_many_report
 
-    with _dask_client(scheduler, workers) as client, console.status("analysing") as status:
+    with console.status("analysing") as status:
         many = analyze_many(paths, plan=plan, exploratory=exploratory, pool=pool, client=client,
                             progress=lambda msg: status.update(f"analysing: {msg}"))
     print_many(many, console)
