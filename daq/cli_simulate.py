@@ -141,6 +141,31 @@ def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window,
             out.print(f"plot: {plot_file}")
 
 
+@simulate.command("crevasse", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png")
+@click.option("--n", "ns", type=int, multiple=True, metavar="N", help="atoms per ensemble, repeatable "
+              "(default: 10, 100, 1000, 10000)")
+@click.option("--convention", type=click.Choice(["bec", "spin-j"]), default="bec", show_default=True,
+              help="time axis below: tau = J t (bec) or chi t = 4 tau (spin-j); the other one is on top")
+@click.option("--steps", type=int, default=1601, show_default=True, help="time points over the period")
+@click.option("--tol", type=float, default=1e-6, show_default=True, metavar="BITS", help="entropy precision")
+def crevasse(out, ns, convention, steps, tol):
+    """The Devil's crevasse: entanglement entropy against time for several N, as a PNG.
+
+    \b
+    Magic times 2 tau / pi = p / q are marked with their limit log2 q; below, the 1/N-wide
+    crevasse at tau = pi/4 against the Gaussian (Holstein-Primakoff) CZ limit.
+
+    \b
+    corrlab simulate crevasse docs/crevasse.png          # the README's figure (~1 min)
+    """
+    from instruments.sim.ensembles import plot_crevasse
+
+    kwargs = {"ns": ns} if ns else {}
+    path = plot_crevasse(out, convention=convention, steps=steps, tol=tol, **kwargs)
+    click.echo(f"plot: {path}")
+
+
 def _print_table(console, result, spin_op: str, time_var: str) -> None:
     from rich.table import Table
 
@@ -152,30 +177,44 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
     if result.dephasing is not None:
         title += f"; dephasing Γt = {result.dephasing:g} ({conv})"
     elif result.dephasing_rate is not None:
-        title += f"; dephasing Γ/{'J' if conv == 'bec' else 'χ'} = {result.dephasing_rate:g}"
-    table = Table(title=title, title_justify="left")
-    table.add_column(tlabel, justify="right")
-    table.add_column("entropy (bits)", justify="right")
-    table.add_column("± bound", justify="right")
-    table.add_column("log neg, pure (bits)", justify="right")
+        title += (f"; dephasing Γ/{'J' if conv == 'bec' else 'χ'} = {result.dephasing_rate:g} "
+                  f"(Γt = {result.dephasing_rate:g} × {tlabel.split(' =')[0]}, in the JSON as gamma_t)")
+    from rich import box
+
+    table = Table(caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # short headers, unwrapped cells, light borders: the numbers must survive an 80-column terminal
+    table.add_column(tlabel, justify="right", no_wrap=True)
+    table.add_column("entropy", justify="right", no_wrap=True)
+    table.add_column("± bound", justify="right", no_wrap=True)
+    table.add_column("E_N pure", justify="right", no_wrap=True)
     if dephased:
-        table.add_column("log neg, dephased (bits)", justify="right")
-        table.add_column("Γt", justify="right")
-    table.add_column("window w", justify="right")
-    table.add_column("omitted weight", justify="right")
+        table.add_column("E_N deph.", justify="right", no_wrap=True)
+    table.add_column("window w", justify="right", no_wrap=True)
+    table.add_column("omitted", justify="right", no_wrap=True)
+    notes = ["entropy and log negativity E_N in bits; window w in units of sqrt(N)/2 (of the entropy), omitted: "
+             "the probability weight of one ensemble outside it"]
+
+    def window_cell(w):
+        return "exact" if w is None else f"{w:.2f}"
 
     pts = list(zip(result.times, result.points))
+    neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts if p.gamma_t}
+    if len(neg_windows) == 1:
+        (w, eps), = neg_windows
+        notes.append(f"E_N deph. on window {window_cell(w)}" + ("" if w is None else f", omitted {eps or 0:.1e}"))
     rows = pts
     if len(pts) > TABLE_MAX_ROWS:  # a long scan: its lowest and highest entropies, then a pointer to the JSON
         ordered = sorted(pts, key=lambda tp: tp[1].entropy_bits)
         rows = sorted(ordered[:10] + ordered[-5:], key=lambda tp: tp[0])
-        table.caption = f"{len(pts)} points; shown: the 10 lowest and 5 highest entropies (all in --json)"
+        notes.insert(0, f"{len(pts)} points; shown: the 10 lowest and 5 highest entropies (all in --json)")
     for t, p in rows:
-        cells = [f"{t:.6g}", f"{p.entropy_bits:.6f}", f"{p.entropy_error_bound_bits:.1e}", f"{p.log_negativity_pure_bits:.6f}"]
+        cells = [f"{t:.6g}", f"{p.entropy_bits:.6f}", f"{p.entropy_error_bound_bits:.0e}", f"{p.log_negativity_pure_bits:.6f}"]
         if dephased:
-            cells += [f"{p.log_negativity_bits:.6f}", "" if p.gamma_t is None else f"{p.gamma_t:.4g}"]
-        cells += ["exact" if p.window is None else f"{p.window:.3f}", f"{p.omitted_weight:.1e}"]
+            cells.append(f"{p.log_negativity_bits:.6f}")
+        cells += [window_cell(p.window), f"{p.omitted_weight:.0e}"]
         table.add_row(*cells)
+    table.caption = "; ".join(notes)
+    console.print(title)  # above the table, not its title: a title wraps at the table's width
     console.print(table)
 
 

@@ -560,6 +560,16 @@ def test_cli_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_crevasse(tmp_path):
+    from daq.cli_simulate import simulate
+
+    png = tmp_path / "crevasse.png"
+    res = CliRunner().invoke(simulate, ["crevasse", str(png), "--n", "10", "--n", "40", "--steps", "30",
+                                        "--convention", "spin-j"])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in res.output
+
+
 def test_crevasse_plot_is_written(tmp_path):
     path = tmp_path / "crevasse.png"
     assert E.plot_crevasse(path, ns=(10, 50), steps=40, zoom_steps=20) == str(path)

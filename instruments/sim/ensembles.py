@@ -1288,6 +1288,16 @@ def _time_axis(ax, convention: str, t_max_tau: float) -> None:
                              else ((lambda x: x / 4.0), (lambda x: x * 4.0)))
     sec.set_xlabel(other, fontsize=9, color="0.35")
     sec.tick_params(labelsize=8, colors="0.35")
+    # the other convention's time in fractions of pi too: chi t = 0, pi/2, ..., or tau = 0, pi/8, ...
+    top_ticks, top_labels = [], []
+    for i in range(0, 17, 2):
+        tau = i * math.pi / 16
+        if tau > t_max_tau + 1e-12:
+            break
+        f = Fraction(i, 16) * (4 if convention == "bec" else 1)
+        top_ticks.append(tau * (4.0 if convention == "bec" else 1.0))
+        top_labels.append("0" if i == 0 else _pi_label(f.numerator, f.denominator))
+    sec.set_xticks(top_ticks, top_labels)
 
 
 def _mark_magic(ax, convention: str, t_max_tau: float, ymax: float) -> None:
