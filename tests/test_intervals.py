@@ -290,3 +290,25 @@ def test_bca_at_the_boundary_falls_back_to_a_percentile_interval_that_holds_the_
     x = rng.standard_normal(60)
     r = mi_interval(x, 0.8 * x + rng.standard_normal(60), estimator="gaussian_copula", n_resamples=199, rng=0)
     assert r.method.startswith("BCa") and r.ci.low < r.estimate < r.ci.high
+
+
+def test_bca_above_the_jackknife_limit_uses_grouped_acceleration_and_agrees_with_scipy(monkeypatch):
+    import analysis.intervals as iv
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(600)
+    y = 0.4 * x + rng.standard_normal(600)
+    full = mi_interval(x, y, estimator="gaussian_copula", n_resamples=999, rng=5)
+    monkeypatch.setattr(iv, "JACKKNIFE_MAX", 200)
+    grouped = mi_interval(x, y, estimator="gaussian_copula", n_resamples=999, rng=5)
+    assert "delete-group jackknife, 200 groups" in grouped.method and "jackknife" not in full.method
+    assert grouped.estimate == full.estimate
+    # same resamples; only the acceleration's estimate differs
+    assert grouped.ci.low == pytest.approx(full.ci.low, rel=0.03)
+    assert grouped.ci.high == pytest.approx(full.ci.high, rel=0.03)
+    diff = mi_difference_interval((x[:300], y[:300]), (x[300:], y[300:]), estimator="gaussian", n_resamples=999, rng=6)
+    monkeypatch.setattr(iv, "JACKKNIFE_MAX", 100)
+    diff_g = mi_difference_interval((x[:300], y[:300]), (x[300:], y[300:]), estimator="gaussian", n_resamples=999,
+                                    rng=6)
+    assert diff_g.ci.low == pytest.approx(diff.ci.low, abs=0.01)
+    assert diff_g.ci.high == pytest.approx(diff.ci.high, abs=0.01)
