@@ -267,10 +267,11 @@ def test_dephasing_rate_is_convention_invariant():
 def qutip_log_negativity(n: int, time: float, gamma_t: float, convention: str) -> float:
     """Master equation H = J S1z S2z, L = sqrt(Gamma) S^z (bec) or chi J1z J2z, sqrt(Gamma) J_z (spin-j).
 
-    Integrated by QuTiP's mesolve (dop853, rtol 1e-10, atol 1e-12: 2e-11 to 4e-11 bits from the
-    closed form at N = 8 to 16). Its cost grows as N^6 (N^4 matrix elements, N^2 frequencies): 1 s
-    at N = 12, 5 s at N = 16; N = 60 would take hours, so the top of the small-N range (to 60) is
-    checked against a brute-force partial transpose of the dephased joint state instead.
+    Integrated by QuTiP's mesolve (dop853, rtol 1e-10, atol 1e-12: 2e-11 to 8e-10 bits from the
+    closed form at N = 8 to 60). Its cost grows as N^4 (matrix elements) times tau N^2 (the phase
+    to follow): 1 s at N = 12, tau = 0.3; N = 60 takes 2 min and 5 GB at tau = 0.0125 (g = 2 N tau
+    = 1.5, the Gaussian regime) and would take hours at tau ~ 1, where the top of the small-N range
+    is checked against a brute-force partial transpose of the dephased joint state instead.
     """
     qt = pytest.importorskip("qutip")
     j = n / 2
@@ -303,6 +304,8 @@ def test_dephased_log_negativity_matches_qutip_mesolve(n, convention, time, gamm
     pytest.param(16, "bec", 0.3, 0.05, marks=pytest.mark.slow),
     pytest.param(20, "spin-j", math.pi, 0.2, marks=pytest.mark.slow),
     pytest.param(30, "bec", 0.05, 0.01, marks=pytest.mark.slow),
+    pytest.param(40, "bec", 0.02, 0.005, marks=pytest.mark.slow),  # 20 s
+    pytest.param(60, "bec", 0.0125, 0.005, marks=pytest.mark.slow),  # 2 min, 5 GB
 ])
 def test_dephased_log_negativity_matches_qutip_mesolve_larger_n(n, convention, time, gamma_t):
     ref = qutip_log_negativity(n, time, gamma_t, convention)
