@@ -111,7 +111,7 @@ def _dask_client(scheduler: str | None, workers: int | None):
         yield None
         return
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError as exc:
         raise click.UsageError("--scheduler/--workers need Dask: pip install 'corrlab[dask]'") from exc
     if scheduler:
@@ -122,8 +122,9 @@ def _dask_client(scheduler: str | None, workers: int | None):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    from analysis.multi import local_cluster
+
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
 
 

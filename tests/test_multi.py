@@ -111,11 +111,12 @@ def test_dask_local_cluster_gives_the_single_process_result(runs, tmp_path):
 
 def test_one_dataset_spreads_its_resampling_tasks_with_the_same_result(runs, tmp_path):
     pytest.importorskip("dask.distributed")
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from analysis.multi import local_cluster
 
     local = analyze_dataset(runs / "run0", **FAST).to_dict()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         spread = analyze_dataset(runs / "run0", client=client, **FAST).to_dict()
         pooled = analyze_many(expand_datasets([runs]), client=client, **FAST).to_dict()
     assert spread == local
