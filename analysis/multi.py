@@ -23,6 +23,7 @@ import csv
 import glob
 import hashlib
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -144,7 +145,7 @@ def analyze_many(paths: Sequence[str | Path], *, plan: dict | None = None, explo
     shas = {r["plan_sha256"] for r in results}
     if pool and len(shas) == 1:
         say(f"pooling {len(paths)} runs")
-        parts = run(_ReadOne({"plan": plan, "exploratory": exploratory}), paths)
+        parts = run(partial(read_dataset, plan=plan, exploratory=exploratory), paths)
         data, runs, ctx = pool_trials(parts)
         pooled = analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
                                 runs=runs, client=client, progress=progress)
@@ -167,14 +168,6 @@ class _AnalyzeOne:
             return analyze_dataset(path, **self.opts).to_dict()
         except (DatasetError, PlanError) as exc:
             raise type(exc)(f"{path}: {exc}") from exc
-
-
-class _ReadOne:
-    def __init__(self, opts: dict):
-        self.opts = opts
-
-    def __call__(self, path: Path) -> tuple[TrialData, DatasetContext]:
-        return read_dataset(path, **self.opts)
 
 
 def pool_trials(parts: list[tuple[TrialData, DatasetContext]]) -> tuple[TrialData, np.ndarray, DatasetContext]:
