@@ -118,7 +118,9 @@ def _dask_client(scheduler: str | None, workers: int | None):
         try:
             client = Client(scheduler, timeout="10s")
         except OSError as exc:
-            raise click.UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+            from corrlab.errors import PlanError
+
+            raise PlanError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         with client:
             yield client
         return

@@ -121,3 +121,11 @@ def test_one_dataset_spreads_its_resampling_tasks_with_the_same_result(runs, tmp
         pooled = analyze_many(expand_datasets([runs]), client=client, **FAST).to_dict()
     assert spread == local
     assert pooled == analyze_many(expand_datasets([runs]), **FAST).to_dict()
+
+
+def test_unreachable_scheduler_is_one_line(runs):
+    pytest.importorskip("dask.distributed")
+    res = CliRunner().invoke(cli, ["analyze", str(runs / "run0"), "--scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in res.output
+    assert len(res.output.strip().splitlines()) == 1
