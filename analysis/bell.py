@@ -49,8 +49,8 @@ import numbers
 
 import numpy as np
 
-from analysis._validation import as_float_array, check_confidence_level, same_length
-from analysis.results import ConfidenceInterval, Result
+from corrlab.analysis._validation import as_float_array, check_confidence_level, same_length
+from corrlab.analysis.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
 __all__ = [
@@ -111,7 +111,7 @@ def _outcomes(x, name: str) -> np.ndarray:
         i = int(np.flatnonzero(np.abs(arr) > 1.0 + 1e-12)[0])
         raise PlanError(
             f"{name} must be +-1 (or bounded in [-1, 1]); row {i} is {arr[i]!r}: "
-            "binarize observables with analysis.bell.binarize (>= 0 -> +1) or divide by their range"
+            "binarize observables with corrlab.analysis.bell.binarize (>= 0 -> +1) or divide by their range"
         )
     return arr
 

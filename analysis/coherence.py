@@ -21,8 +21,8 @@ import numbers
 
 import numpy as np
 
-from analysis._validation import as_float_array, as_series_list, check_positive_int
-from analysis.results import Result
+from corrlab.analysis._validation import as_float_array, as_series_list, check_positive_int
+from corrlab.analysis.results import Result
 from corrlab.errors import PlanError
 
 __all__ = ["CoherenceResult", "welch_coherence", "overlap_correlations", "effective_segments"]

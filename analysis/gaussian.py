@@ -67,14 +67,14 @@ import numbers
 
 import numpy as np
 
-from analysis._validation import (
+from corrlab.analysis._validation import (
     as_float_array,
     check_confidence_level,
     check_positive_int,
     check_rng,
     same_length,
 )
-from analysis.results import ConfidenceInterval, Result
+from corrlab.analysis.results import ConfidenceInterval, Result
 from corrlab.errors import DatasetError, PlanError
 
 __all__ = [

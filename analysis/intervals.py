@@ -25,7 +25,7 @@ repeated point is its own nearest neighbour at distance zero, so the k-th neighb
 distances collapse, the marginal counts ``n_x``, ``n_y`` become tiny and
 ``psi(k) + psi(n) - <psi(n_x + 1) + psi(n_y + 1)>`` explodes: at n = 1e4 and rho = 0.5
 (true MI 0.144 nats) the bootstrap resamples averaged 1.108 nats (with ties broken by
-1e-10 noise as scikit-learn does; :func:`analysis.mi.ksg_mi` refuses exact duplicates
+1e-10 noise as scikit-learn does; :func:`corrlab.analysis.mi.ksg_mi` refuses exact duplicates
 instead). The bootstrap distribution then says nothing about the sampling distribution
 of the estimator. Subsamples drawn without replacement contain no duplicates: each is an
 honest sample of size ``b`` from the same distribution; what remains is the scale.
@@ -84,7 +84,7 @@ from typing import Callable
 
 import numpy as np
 
-from analysis._validation import (
+from corrlab.analysis._validation import (
     as_group_codes,
     as_observations,
     check_choice,
@@ -93,8 +93,8 @@ from analysis._validation import (
     check_rng,
     same_length,
 )
-from analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
-from analysis.results import ConfidenceInterval, Result
+from corrlab.analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
+from corrlab.analysis.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
 __all__ = [
@@ -116,7 +116,7 @@ class IntervalResult(Result):
     Fields
     ------
     estimate : the statistic on all the data (also ``statistic``).
-    ci : :class:`analysis.results.ConfidenceInterval` (``confidence_interval()``).
+    ci : :class:`corrlab.analysis.results.ConfidenceInterval` (``confidence_interval()``).
     standard_error : the resampling standard error of ``estimate`` (rescaled for
         subsampling).
     n_trials : trials per sample (a tuple when there are several samples).

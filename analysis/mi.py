@@ -34,7 +34,7 @@ and trees do not change when the observations are re-paired, so
 Repeated points make ``eps_i = 0`` and the estimator undefined; :func:`ksg_mi` raises a
 :class:`corrlab.errors.PlanError` then (pass ``jitter`` to break ties the way Kraskov et al.
 and scikit-learn do). This is also the guard against bootstrapping KSG with replacement:
-duplicated observations are zero-distance neighbours (see :mod:`analysis.intervals`).
+duplicated observations are zero-distance neighbours (see :mod:`corrlab.analysis.intervals`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import numbers
 
 import numpy as np
 
-from analysis._validation import as_observations, check_choice, check_positive_int, check_rng, same_length
+from corrlab.analysis._validation import as_observations, check_choice, check_positive_int, check_rng, same_length
 from corrlab.errors import PlanError
 
 __all__ = [
@@ -259,7 +259,7 @@ class KSGEstimator:
     ``(x[i], y[perm[i]])``; ``perm=None`` is the observed pairing. The inputs are scaled
     once (unit variance per column) and the marginal sort orders / trees are built once,
     since a re-pairing leaves both marginals unchanged; only the joint neighbour search
-    is redone. Used by :mod:`analysis.permutation`; most callers want :func:`ksg_mi`.
+    is redone. Used by :mod:`corrlab.analysis.permutation`; most callers want :func:`ksg_mi`.
     """
 
     def __init__(self, x, y, *, k: int = 3, workers: int = 1):

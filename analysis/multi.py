@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from analysis.pipeline import (
+from corrlab.analysis.pipeline import (
     COHERENCE_MAX_TRIALS,
     INTERVAL_RESAMPLES,
     AnalysisResults,
@@ -39,7 +39,7 @@ from analysis.pipeline import (
     analyze_trials,
     read_dataset,
 )
-from analysis.results import Result, to_jsonable
+from corrlab.analysis.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
 
 SUMMARY_COLUMNS = ("run_id", "n_trials", "mi_main", "mi_ci_low", "mi_ci_high", "p_dependence",
@@ -106,7 +106,7 @@ class ManyResults(Result):
         })
 
     def summary(self) -> str:
-        from analysis.render import many_summary_text
+        from corrlab.analysis.render import many_summary_text
 
         return many_summary_text(self)
 

@@ -33,7 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
-from analysis._validation import (
+from corrlab.analysis._validation import (
     as_float_array,
     check_choice,
     check_confidence_level,
@@ -41,7 +41,7 @@ from analysis._validation import (
     check_rng,
     same_length,
 )
-from analysis.results import ConfidenceInterval, Result
+from corrlab.analysis.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
 __all__ = [

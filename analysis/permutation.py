@@ -57,7 +57,7 @@ from typing import Callable
 
 import numpy as np
 
-from analysis._validation import (
+from corrlab.analysis._validation import (
     as_group_codes,
     as_observations,
     as_series_list,
@@ -67,8 +67,8 @@ from analysis._validation import (
     check_rng,
     same_length,
 )
-from analysis.mi import ESTIMATORS, KSGEstimator, _mi_from_cross, _whiten, describe_estimator, normal_scores
-from analysis.results import Result
+from corrlab.analysis.mi import ESTIMATORS, KSGEstimator, _mi_from_cross, _whiten, describe_estimator, normal_scores
+from corrlab.analysis.results import Result
 from corrlab.errors import PlanError
 
 __all__ = [
@@ -664,7 +664,7 @@ def label_permutation_test(
     product with the group masks; for ``"gaussian_copula"`` the normal scores are recomputed
     from ranks *within each group* for every resample (a cumulative count along each
     column's fixed sort order, so ties are broken by order: continuous data assumed),
-    exactly as :func:`analysis.mi.gaussian_copula_mi` would on each group.
+    exactly as :func:`corrlab.analysis.mi.gaussian_copula_mi` would on each group.
     """
     stat = _check_statistic(statistic)
     n_resamples, gen, batch = _check_common(n_resamples, alternative, rng, batch)
@@ -737,7 +737,7 @@ def label_permutation_test(
         null = np.concatenate(null_parts)
     else:
         if stat == "ksg":
-            from analysis.mi import ksg_mi
+            from corrlab.analysis.mi import ksg_mi
 
             def mi(xx, yy):
                 return ksg_mi(xx, yy, k=k)

@@ -28,10 +28,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from analysis.plan import AnalysisPlan, load_plan, plan_sha256
-from analysis.results import Result, to_jsonable
+from corrlab.analysis.plan import AnalysisPlan, load_plan, plan_sha256
+from corrlab.analysis.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
-from daq.dataset import open_source
+from corrlab.daq.dataset import open_source
 
 COHERENCE_MAX_TRIALS = 400  # per condition: coherence needs samples, not every trial of a night
 INTERVAL_RESAMPLES = 1999  # bootstrap/subsampling resamples of the MI intervals (the tests use the plan's)
@@ -181,7 +181,7 @@ class AnalysisResults(Result):
         })
 
     def summary(self) -> str:
-        from analysis.render import summary_text
+        from corrlab.analysis.render import summary_text
 
         return summary_text(self)
 
@@ -272,12 +272,12 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     by the plan's seed and the task's name, so the results do not depend on where or in
     which order the tasks ran.
     """
-    from analysis import coherence as coh
-    from analysis.bell import chsh_test
-    from analysis.gaussian import gaussian_entanglement
-    from analysis.intervals import mi_difference_interval, mi_interval
-    from analysis.nosignalling import drift_test, holm, no_signalling_test
-    from analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
+    from corrlab.analysis import coherence as coh
+    from corrlab.analysis.bell import chsh_test
+    from corrlab.analysis.gaussian import gaussian_entanglement
+    from corrlab.analysis.intervals import mi_difference_interval, mi_interval
+    from corrlab.analysis.nosignalling import drift_test, holm, no_signalling_test
+    from corrlab.analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
 
     say = progress or (lambda msg: None)
     the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
@@ -579,7 +579,7 @@ def _macroscopic(m_a, m_b, setting_a, setting_b, phases_a, phases_b, *, confiden
 
     ``E(s, t)`` is the mean of ``m_A m_B`` over the trials of settings ``(s, t)``; the 2x2
     correlation tensor ``T`` in the planes of the settings comes from
-    :func:`analysis.bell.plane_tensor_from_correlators` (each setting's angle is its
+    :func:`corrlab.analysis.bell.plane_tensor_from_correlators` (each setting's angle is its
     reference phase). ``sum T^2 <= 1`` iff a local model gives these correlations for every
     pair of settings in the two planes (the largest CHSH value there is ``2 sqrt(sum)``).
     The plug-in sum is biased upwards by the entries' variances, ``sum Var(T)``; the
@@ -593,7 +593,7 @@ def _macroscopic(m_a, m_b, setting_a, setting_b, phases_a, phases_b, *, confiden
     """
     from scipy.special import ndtri
 
-    from analysis.bell import plane_tensor_from_correlators
+    from corrlab.analysis.bell import plane_tensor_from_correlators
 
     th_a, th_b = np.radians(np.asarray(phases_a, float)), np.radians(np.asarray(phases_b, float))
     cell = 2 * np.asarray(setting_a, np.int64) + np.asarray(setting_b, np.int64)

@@ -249,7 +249,7 @@ MANY_HEADERS = ("run", "trials", "MI main", "CI", "p dependence", "max p control
 
 
 def _many_rows(many) -> list[list[str]]:
-    from analysis.multi import summary_row
+    from corrlab.analysis.multi import summary_row
 
     rows = list(many.datasets)
     if many.pooled is not None:

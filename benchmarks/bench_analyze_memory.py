@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from daq.dataset import DatasetWriter  # noqa: E402
+from corrlab.daq.dataset import DatasetWriter  # noqa: E402
 
 CONDITIONS = ["main", "main", "main", "control:break_L", "control:perturb_C", "control:couple_env"]
 
@@ -98,7 +98,7 @@ def main() -> int:
         load_wall, load_peak = child_peak(
             [py, "-c", f"import pyarrow.parquet as pq; t = pq.read_table({str(path / 'parts')!r})"])
         out = base / "results.json"
-        wall, peak = child_peak([py, "-m", "daq.cli", "analyze", str(path), "--json", str(out)])
+        wall, peak = child_peak([py, "-m", "corrlab.daq.cli", "analyze", str(path), "--json", str(out)])
         verdict = json.loads(out.read_text())["verdict"]["level"]
         mib = 1 << 20
         print(f"dataset: {int(args.samples):.3g} samples, {size / mib:.0f} MiB in memory (Arrow)")

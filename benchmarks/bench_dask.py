@@ -2,7 +2,7 @@
 
 Writes ``--datasets`` synthetic v1 datasets of ``--samples`` samples each (AR(1) lock-in
 noise, a weak common signal in main, interleaved controls, one recorded plan), then
-analyses them all with ``analysis.multi.analyze_many`` (what ``corrlab analyze DIR``
+analyses them all with ``corrlab.analysis.multi.analyze_many`` (what ``corrlab analyze DIR``
 runs) in this process, and again on a ``LocalCluster`` of ``--workers`` single-threaded
 worker processes (what ``--workers N`` starts). Prints both wall times, the speed-up, and
 whether the two results are equal. Expect close to 2x on 2 cores.
@@ -23,14 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.multi import LOCAL_WORKER_ENV, analyze_many, expand_datasets, local_cluster  # noqa: E402
+from corrlab.analysis.multi import LOCAL_WORKER_ENV, analyze_many, expand_datasets, local_cluster  # noqa: E402
 from tests.synthetic import write_dataset  # noqa: E402
 
 SAMPLES_PER_TRIAL = 2000
 
 
 def _warm() -> None:
-    import analysis.multi  # noqa: F401
+    import corrlab.analysis.multi  # noqa: F401
     import scipy.stats  # noqa: F401
 
 

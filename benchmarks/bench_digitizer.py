@@ -38,7 +38,7 @@ GOAL_MB_S = 500.0
 
 
 def _make_world(state, seed: int):
-    from instruments.sim.state import StaticWorld
+    from corrlab.instruments.sim.state import StaticWorld
 
     class NoiseWorld(StaticWorld):
         def acquire(self):
@@ -50,9 +50,9 @@ def _make_world(state, seed: int):
 
 def _serve(conn, seed: int) -> None:
     """Child process: run the digitizer server until told to stop."""
-    from instruments.sim.models import FastDigitizerModel
-    from instruments.sim.server import SimServer
-    from instruments.sim.state import BenchState
+    from corrlab.instruments.sim.models import FastDigitizerModel
+    from corrlab.instruments.sim.server import SimServer
+    from corrlab.instruments.sim.state import BenchState
 
     state = BenchState()
     server = SimServer(FastDigitizerModel(state, _make_world(state, seed)), name="digitizer").start()
@@ -89,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import pyvisa
 
-    import instruments.drivers.digitizer as digitizer_module
-    from instruments.drivers.digitizer import FastDigitizer
+    import corrlab.instruments.drivers.digitizer as digitizer_module
+    from corrlab.instruments.drivers.digitizer import FastDigitizer
 
     child = None
     if args.in_process:
-        from instruments.sim.models import FastDigitizerModel
-        from instruments.sim.server import SimServer
-        from instruments.sim.state import BenchState
+        from corrlab.instruments.sim.models import FastDigitizerModel
+        from corrlab.instruments.sim.server import SimServer
+        from corrlab.instruments.sim.state import BenchState
 
         state = BenchState()
         server = SimServer(FastDigitizerModel(state, _make_world(state, seed)), name="digitizer").start()

@@ -1,4 +1,4 @@
-"""KSG mutual information on 10^6 pairs: analysis.mi.ksg_mi against scikit-learn, same run.
+"""KSG mutual information on 10^6 pairs: corrlab.analysis.mi.ksg_mi against scikit-learn, same run.
 
 Both estimate KSG algorithm 1 (k = 3, max-norm, nats) on the same inputs: scikit-learn's
 ``mutual_info_regression`` scales each variable to unit variance and adds 1e-10 noise; that
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     from sklearn.feature_selection import mutual_info_regression
 
-    from analysis.mi import ksg_mi
+    from corrlab.analysis.mi import ksg_mi
 
     rho = 0.5
     truth = -0.5 * math.log(1 - rho**2)
@@ -71,8 +71,8 @@ def main(argv=None) -> int:
     diff = abs(values["sklearn"] - values["ours_1_thread"])
     print(f"KSG (k=3) on {n:,} pairs, rho = {rho}, true MI {truth:.6f} nats; best of {runs} interleaved runs")
     print(f"  sklearn mutual_info_regression : {best['sklearn']:7.3f} s   MI = {values['sklearn']:.6f}")
-    print(f"  analysis.mi.ksg_mi, 1 thread   : {best['ours_1_thread']:7.3f} s   MI = {values['ours_1_thread']:.6f}")
-    print(f"  analysis.mi.ksg_mi, all threads: {best['ours_all_threads']:7.3f} s   MI = {values['ours_all_threads']:.6f}")
+    print(f"  corrlab.analysis.mi.ksg_mi, 1 thread   : {best['ours_1_thread']:7.3f} s   MI = {values['ours_1_thread']:.6f}")
+    print(f"  corrlab.analysis.mi.ksg_mi, all threads: {best['ours_all_threads']:7.3f} s   MI = {values['ours_all_threads']:.6f}")
     print(f"  ratio (sklearn / ours)         : {ratio_1:.2f} (1 thread), {ratio_all:.2f} (all threads)  goal >= 1.5 "
           f"{'OK' if ratio_1 >= 1.5 else 'BELOW GOAL'}")
     print(f"  |difference of estimates|      : {diff:.2e}  goal <= 1e-3 {'OK' if diff <= 1e-3 else 'ABOVE GOAL'}")

@@ -1,4 +1,4 @@
-"""Trial re-pairing test, 10^4 re-pairings of 10^4 trials: analysis.permutation.repairing_test
+"""Trial re-pairing test, 10^4 re-pairings of 10^4 trials: corrlab.analysis.permutation.repairing_test
 against scipy.stats.permutation_test(permutation_type="pairings", vectorized=True), same run.
 
 The statistic is the default one, the Gaussian-copula MI ``-1/2 ln(1 - r^2)`` of rank normal
@@ -37,8 +37,8 @@ def main(argv=None) -> int:
     from scipy import stats
     from scipy.special import ndtri
 
-    from analysis.mi import gaussian_copula_mi
-    from analysis.permutation import repairing_test
+    from corrlab.analysis.mi import gaussian_copula_mi
+    from corrlab.analysis.permutation import repairing_test
 
     rng = np.random.default_rng(0)
     rho = 1.8 / math.sqrt(n)  # weak dependence, so that the p-values say something
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     ratio = t_scipy / t_ours
     print(f"re-pairing test, {n:,} trials, {m:,} re-pairings, Gaussian-copula MI (observed {ours.statistic:.3e} nats, "
           f"check {gaussian_copula_mi(x, y):.3e})")
-    print(f"  analysis.permutation.repairing_test           : {t_ours:8.3f} s   p = {ours.pvalue:.4f}")
+    print(f"  corrlab.analysis.permutation.repairing_test           : {t_ours:8.3f} s   p = {ours.pvalue:.4f}")
     print(f"  scipy permutation_test, copula MI from scratch: {t_scipy:8.3f} s   p = {ref.pvalue:.4f}  (batch {args.batch})")
     print(f"  scipy permutation_test, precomputed scores    : {t_scores:8.3f} s   p = {ref_scores.pvalue:.4f}")
     print(f"  ratio (scipy / ours): {ratio:.1f} (goal >= 20) {'OK' if ratio >= 20 else 'BELOW GOAL'}; "

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="5 runs")
     args = ap.parse_args(argv)
     runs = 5 if args.quick else args.runs
-    help_cmd = [sys.executable, "-c", "from daq.cli import main; main()", "--help"]
+    help_cmd = [sys.executable, "-c", "from corrlab.daq.cli import main; main()", "--help"]
     ref_cmd = [sys.executable, "-c", "import pyvisa"]
     timed(help_cmd), timed(ref_cmd)  # warm the file cache
     ours, ref = [], []

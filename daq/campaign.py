@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corrlab.config import load_model
 from corrlab.errors import CorrlabError, PlanError
-from daq.dataset import atomic_write_json, check_run_id, utc_now
+from corrlab.daq.dataset import atomic_write_json, check_run_id, utc_now
 
 STATE_FILE = "campaign-state.json"
 LOG_FILE = "campaign.log"
@@ -156,7 +156,7 @@ class Campaign:
 
 
 def _load_bench(campaign: Campaign, entry: dict):
-    from instruments.bench import load_bench
+    from corrlab.instruments.bench import load_bench
 
     return load_bench(campaign._rel(entry["bench"]) if entry["bench"] else None)
 
@@ -164,7 +164,7 @@ def _load_bench(campaign: Campaign, entry: dict):
 def _analyze(path: Path) -> str | None:
     """The verdict level of a completed run, if the analysis stage is available."""
     try:
-        from analysis.pipeline import analyze_dataset
+        from corrlab.analysis.pipeline import analyze_dataset
     except ImportError:
         return None
     return analyze_dataset(path).verdict.level
@@ -174,8 +174,8 @@ def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, 
             sleep: Callable[[float], None] = time.sleep, now: Callable[[], _dt.datetime] = None,
             on_wait: Callable[[float], None] | None = None, sim_hook=None) -> dict:
     """Run (or resume) the queue; returns the final state."""
-    from daq.runner import resume_run, run_protocol
-    from protocols.config import load_protocol
+    from corrlab.daq.runner import resume_run, run_protocol
+    from corrlab.protocols.config import load_protocol
 
     now = now or (lambda: _dt.datetime.now().astimezone())
     state = campaign.read_state()

@@ -64,10 +64,10 @@ def _console():
                    "OUT/<run_id>.results.json and OUT/<run_id>.report.html")
 def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo')."""
-    from daq.progress import RichObserver
-    from daq.runner import resume_run, run_protocol
-    from instruments.bench import load_bench
-    from protocols.config import load_protocol
+    from corrlab.daq.progress import RichObserver
+    from corrlab.daq.runner import resume_run, run_protocol
+    from corrlab.instruments.bench import load_bench
+    from corrlab.protocols.config import load_protocol
 
     console = _console()
     bench = load_bench(bench_file) if bench_file or not resume else None
@@ -100,8 +100,8 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
 def _analyze_after_run(console, path: Path) -> None:
     import json
 
-    from analysis.pipeline import analyze_dataset
-    from analysis.render import print_summary, write_report
+    from corrlab.analysis.pipeline import analyze_dataset
+    from corrlab.analysis.render import print_summary, write_report
 
     with console.status("analysing") as status:
         res = analyze_dataset(path, progress=lambda msg: status.update(f"analysing: {msg}"))
@@ -122,7 +122,7 @@ def inspect(dataset):
     """What DATASET holds: status, trials per condition, f rate, checksums verified."""
     from rich.table import Table
 
-    from daq.dataset import Dataset
+    from corrlab.daq.dataset import Dataset
 
     console = _console()
     ds = Dataset.open(dataset)
@@ -167,7 +167,7 @@ def inspect(dataset):
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 def verify(dataset):
     """Check every part's checksum and row count; name what is wrong (exit 1 if anything is)."""
-    from daq.dataset import Dataset
+    from corrlab.daq.dataset import Dataset
 
     report = Dataset.open(dataset).verify()
     if report.ok:
@@ -194,8 +194,8 @@ def sim_serve(bench_file, seed, duration):
     """Serve the simulated instruments of BENCH_FILE on 127.0.0.1 until Ctrl-C (or --duration)."""
     import time
 
-    from instruments.bench import load_bench
-    from instruments.sim.bench import SimulatedBench
+    from corrlab.instruments.bench import load_bench
+    from corrlab.instruments.sim.bench import SimulatedBench
 
     config = load_bench(bench_file)
     if not config.simulated:
@@ -223,8 +223,8 @@ def _register_optional():
     """Subcommand groups that live in their own modules (imported lazily by click)."""
     from importlib.util import find_spec
 
-    for module, name in (("daq.cli_simulate", "simulate"), ("daq.cli_analyze", "analyze"), ("daq.cli_campaign", "campaign"),
-                         ("daq.cli_import", "import")):
+    for module, name in (("corrlab.daq.cli_simulate", "simulate"), ("corrlab.daq.cli_analyze", "analyze"), ("corrlab.daq.cli_campaign", "campaign"),
+                         ("corrlab.daq.cli_import", "import")):
         if name not in cli.commands and find_spec(module) is not None:
             cli.add_command(LazyCommand(module, name))
 

@@ -48,7 +48,7 @@ def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, 
     """
     from rich.console import Console
 
-    from analysis.multi import expand_datasets
+    from corrlab.analysis.multi import expand_datasets
 
     console = Console(highlight=False)
     paths = expand_datasets(datasets)
@@ -71,8 +71,8 @@ def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, 
 
 
 def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, client, json_file, report_file) -> None:
-    from analysis.pipeline import analyze_dataset
-    from analysis.render import print_summary, write_report
+    from corrlab.analysis.pipeline import analyze_dataset
+    from corrlab.analysis.render import print_summary, write_report
 
     with console.status("analysing") as status:
         res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
@@ -82,8 +82,8 @@ def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, client, j
 
 
 def _analyze_many(paths, console, plan, exploratory, pool, client, json_file, report_file, csv_file) -> None:
-    from analysis.multi import analyze_many
-    from analysis.render import print_many, write_many_report
+    from corrlab.analysis.multi import analyze_many
+    from corrlab.analysis.render import print_many, write_many_report
 
     with console.status("analysing") as status:
         many = analyze_many(paths, plan=plan, exploratory=exploratory, pool=pool, client=client,
@@ -124,13 +124,13 @@ def _dask_client(scheduler: str | None, workers: int | None):
         with client:
             yield client
         return
-    from analysis.multi import local_cluster
+    from corrlab.analysis.multi import local_cluster
 
     with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
 
 
 def _recorded_plan(dataset: Path) -> dict | None:
-    from daq.dataset import open_source
+    from corrlab.daq.dataset import open_source
 
     return open_source(dataset).plan or None

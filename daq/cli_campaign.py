@@ -16,8 +16,8 @@ def campaign():
 def _run(file: Path, at: str | None, resume: bool) -> None:
     from rich.console import Console
 
-    from daq.campaign import Campaign, execute
-    from daq.progress import RichObserver
+    from corrlab.daq.campaign import Campaign, execute
+    from corrlab.daq.progress import RichObserver
 
     console = Console(highlight=False)
     camp = Campaign.load(file)
@@ -51,7 +51,7 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
 def run_cmd(file, at):
     """Run the campaign FILE's queue in order (after waiting for --at, if given)."""
     if at is not None:
-        from daq.campaign import parse_hhmm
+        from corrlab.daq.campaign import parse_hhmm
 
         try:
             parse_hhmm(at)
@@ -73,7 +73,7 @@ def status_cmd(file):
     """The morning summary: per run its status, trials, faults, time and verdict."""
     from rich.console import Console
 
-    from daq.campaign import Campaign
+    from corrlab.daq.campaign import Campaign
 
     camp = Campaign.load(file)
     state = camp.read_state()

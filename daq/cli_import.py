@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-FORMAT_CHOICES = ("csv", "tsv", "pymeasure", "hdf5", "npz")  # daq.importer.FORMATS (not imported: --help stays fast)
+FORMAT_CHOICES = ("csv", "tsv", "pymeasure", "hdf5", "npz")  # corrlab.daq.importer.FORMATS (not imported: --help stays fast)
 
 
 def _vacuum(ctx, param, value):
@@ -47,8 +47,8 @@ def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_va
     """
     from rich.console import Console
 
-    from daq.dataset import Dataset
-    from daq.importer import import_dataset, parse_mapping, read_mapping_file
+    from corrlab.daq.dataset import Dataset
+    from corrlab.daq.importer import import_dataset, parse_mapping, read_mapping_file
 
     mapping = read_mapping_file(map_file) if map_file else {}
     mapping.update(parse_mapping(maps))
@@ -71,5 +71,5 @@ def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_va
     click.echo(f"source sha256 {info['source_sha256']}")
 
 
-# the lazy loader of daq.cli looks the command up by its name, and `import` is a keyword
+# the lazy loader of corrlab.daq.cli looks the command up by its name, and `import` is a keyword
 globals()["import"] = import_command

@@ -1,6 +1,6 @@
 """``corrlab simulate ensembles``: the seed physics of two atomic ensembles, from the command line.
 
-Register with ``from daq.cli_simulate import simulate; cli.add_command(simulate)``. numpy,
+Register with ``from corrlab.daq.cli_simulate import simulate; cli.add_command(simulate)``. numpy,
 scipy and matplotlib are imported inside the command, so ``corrlab --help`` stays fast.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-EXIT_ERROR = 2  # as daq.cli: a corrlab error is one line on stderr and exit code 2
+EXIT_ERROR = 2  # as corrlab.daq.cli: a corrlab error is one line on stderr and exit code 2
 TABLE_MAX_ROWS = 60
 
 
@@ -38,7 +38,7 @@ class _TimeType(click.ParamType):
         if isinstance(value, float):
             return value
         from corrlab.errors import PlanError
-        from instruments.sim.ensembles import parse_time
+        from corrlab.instruments.sim.ensembles import parse_time
 
         try:
             return parse_time(value)
@@ -92,7 +92,7 @@ def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window,
     corrlab simulate ensembles --n 20 --tau pi/4 --dephasing 0.05
     corrlab simulate ensembles --n 1000 --tau pi/2 --convention spin-j
     """
-    from instruments.sim.ensembles import SPIN_OPERATOR, TIME_VARIABLE, parse_scan, plot_scan, simulate_ensembles
+    from corrlab.instruments.sim.ensembles import SPIN_OPERATOR, TIME_VARIABLE, parse_scan, plot_scan, simulate_ensembles
 
     times = list(taus) + list(more_taus)
     if more_taus and not taus:
@@ -159,7 +159,7 @@ def crevasse(out, ns, convention, steps, tol):
     \b
     corrlab simulate crevasse docs/crevasse.png          # the README's figure (~1 min)
     """
-    from instruments.sim.ensembles import plot_crevasse
+    from corrlab.instruments.sim.ensembles import plot_crevasse
 
     kwargs = {"ns": ns} if ns else {}
     path = plot_crevasse(out, convention=convention, steps=steps, tol=tol, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daq.runner import Observer
+from corrlab.daq.runner import Observer
 
 STEPS = ("control", "prepare", "isolate", "stabilize", "fix", "measure")
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from corrlab.errors import CorrlabError, DatasetError, InstrumentError, PlanError, ProtocolAborted
-from daq.dataset import DatasetWriter, check_run_id, utc_now
-from protocols.config import Protocol
-from protocols.messages import Call, Monitor, Sleep, Step, StepDone
-from protocols.schedule import TrialSpec, make_schedule
-from protocols.steps import TrialResult, setup_plan, trial_plan
+from corrlab.daq.dataset import DatasetWriter, check_run_id, utc_now
+from corrlab.protocols.config import Protocol
+from corrlab.protocols.messages import Call, Monitor, Sleep, Step, StepDone
+from corrlab.protocols.schedule import TrialSpec, make_schedule
+from corrlab.protocols.steps import TrialResult, setup_plan, trial_plan
 
 
 class Interrupted(BaseException):
@@ -262,7 +262,7 @@ class Runner:
 
 def resolve(protocol: Protocol) -> tuple[dict, str]:
     """The protocol as recorded: its analysis plan validated and resolved; and the plan hash."""
-    from analysis.plan import load_plan  # daq may import analysis; analysis never imports daq's runner
+    from corrlab.analysis.plan import load_plan  # daq may import analysis; analysis never imports daq's runner
 
     plan = load_plan(protocol.analysis, source=f"protocol {protocol.name} [analysis]")
     data = protocol.to_json()
@@ -277,7 +277,7 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
     ``sim_hook(sim)`` is called with the started simulated bench (tests inject faults there).
     """
     from corrlab.hashing import sha256_json
-    from instruments.roles import Bench
+    from corrlab.instruments.roles import Bench
 
     protocol_json, plan_sha = resolve(protocol)
     run_id = check_run_id(run_id) if run_id else default_run_id(protocol)
@@ -311,9 +311,9 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
 def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None = None,
                max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
     """Continue an interrupted dataset with the recorded protocol and the same schedule."""
-    from instruments.bench import bench_from_dict
-    from instruments.roles import Bench
-    from protocols.config import protocol_from_dict
+    from corrlab.instruments.bench import bench_from_dict
+    from corrlab.instruments.roles import Bench
+    from corrlab.protocols.config import protocol_from_dict
 
     writer = DatasetWriter.reopen(path)
     try:
@@ -359,7 +359,7 @@ class simulated_bench:
     def __enter__(self):
         if not self.config.simulated:
             return {}, None
-        from instruments.sim.bench import SimulatedBench
+        from corrlab.instruments.sim.bench import SimulatedBench
 
         world_seed = self.config.world.seed if self.config.world and self.config.world.seed is not None else self.seed
         self.sim = SimulatedBench(self.config, seed=world_seed)

@@ -12,7 +12,7 @@ A bench file (TOML) maps each role to a driver model and a VISA resource::
 
 Driver models are names from :data:`DRIVERS`, never import paths: a bench file is data,
 and cannot make corrlab import or run anything. A simulated bench (``simulated = true``)
-gets its instruments from ``instruments.sim`` on 127.0.0.1; any other host is refused.
+gets its instruments from ``corrlab.instruments.sim`` on 127.0.0.1; any other host is refused.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ DRIVERS: dict[str, DriverSpec] = {
     "Keithley2750": DriverSpec(
         "pymeasure.instruments.keithley.keithley2750:Keithley2750", ("isolation",), "\n", role_class="Isolation"
     ),
-    "FastDigitizer": DriverSpec("instruments.drivers.digitizer:FastDigitizer", ("digitizer",), "\n", role_class="Digitizer"),
+    "FastDigitizer": DriverSpec("corrlab.instruments.drivers.digitizer:FastDigitizer", ("digitizer",), "\n", role_class="Digitizer"),
 }
 
 
@@ -170,7 +170,7 @@ class BenchConfig(BaseModel):
                         raise ValueError(
                             f"roles.{role}: simulated instruments bind to {LOOPBACK} only; got host {host!r}"
                         )
-            from instruments.sim.server import Faults
+            from corrlab.instruments.sim.server import Faults
 
             for role, options in self.faults.items():
                 if role not in ROLES:

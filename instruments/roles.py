@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corrlab.errors import InstrumentError, PlanError
-from instruments.bench import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
+from corrlab.instruments.bench import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
 
 log = logging.getLogger(__name__)
 

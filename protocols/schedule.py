@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.config import Protocol
+from corrlab.protocols.config import Protocol
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The six steps as small composable plans.
 
-Each step is a generator that yields :mod:`protocols.messages` and returns what it found;
+Each step is a generator that yields :mod:`corrlab.protocols.messages` and returns what it found;
 :func:`trial_plan` composes them with ``yield from`` into one trial, :func:`setup_plan`
 configures the bench once per run. Plans never touch instruments, files or clocks: the
 runner does. A trial's ``f`` is ΔC ok and ΔM ok and ΔL ok and isolated.
@@ -14,9 +14,9 @@ from typing import Any, Generator
 
 import numpy as np
 
-from protocols.config import CONTROL_MEANING, Protocol
-from protocols.messages import Call, Monitor, Sleep, Step, StepDone
-from protocols.schedule import TrialSpec, code_checksum
+from corrlab.protocols.config import CONTROL_MEANING, Protocol
+from corrlab.protocols.messages import Call, Monitor, Sleep, Step, StepDone
+from corrlab.protocols.schedule import TrialSpec, code_checksum
 
 Plan = Generator[Any, Any, Any]
 
@@ -48,7 +48,7 @@ def setup_plan(protocol: Protocol) -> Plan:
 def control(protocol: Protocol, spec: TrialSpec) -> Plan:
     """Step 6, per trial: say which condition this trial runs and what it breaks on purpose.
 
-    The interleaving itself is :func:`protocols.schedule.make_schedule`; the deliberate
+    The interleaving itself is :func:`corrlab.protocols.schedule.make_schedule`; the deliberate
     breaks are applied inside the steps they concern (codes, stage B target, environment).
     """
     yield Step("control", spec.trial)

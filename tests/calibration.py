@@ -26,10 +26,10 @@ PROTOCOL = dict(trials=60, samples=200, trials_per_part=60, reads=2, interval_s=
 
 def replicate(world: str, seed: int, *, params: dict | None = None) -> dict:
     """Run and analyse one replicate; return its p-values and verdict (small, picklable)."""
-    from analysis.pipeline import analyze_dataset
-    from daq.runner import run_protocol
-    from instruments.bench import bench_from_dict
-    from protocols.config import protocol_from_dict
+    from corrlab.analysis.pipeline import analyze_dataset
+    from corrlab.daq.runner import run_protocol
+    from corrlab.instruments.bench import bench_from_dict
+    from corrlab.protocols.config import protocol_from_dict
 
     with tempfile.TemporaryDirectory(prefix="corrlab-cal-") as tmp:
         tmp = Path(tmp)

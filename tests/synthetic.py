@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from analysis.plan import load_plan, plan_sha256
-from daq.dataset import DatasetWriter
+from corrlab.analysis.plan import load_plan, plan_sha256
+from corrlab.daq.dataset import DatasetWriter
 
 CONDITIONS = ("main", "main", "main", "control:break_L", "control:perturb_C", "control:couple_env")
 

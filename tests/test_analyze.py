@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from analysis.pipeline import analyze_dataset
+from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.errors import PlanError
-from daq.cli import cli
-from daq.runner import run_protocol
-from instruments.bench import bench_from_dict, load_bench
-from protocols.config import protocol_from_dict
+from corrlab.daq.cli import cli
+from corrlab.daq.runner import run_protocol
+from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.protocols.config import protocol_from_dict
 
 LEVELS = ("none", "dependence", "protocol-specific", "nonclassical")
 
@@ -112,7 +112,7 @@ def test_a_different_plan_needs_exploratory_and_says_so(datasets):
     r = analyze_dataset(datasets["common_cause"], plan={"statistic": "gaussian", "n_resamples": 499}, exploratory=True)
     assert r.exploratory and r.to_dict()["exploratory"] is True
     assert r.verdict.reasons[0].startswith("EXPLORATORY")
-    from daq.dataset import Dataset
+    from corrlab.daq.dataset import Dataset
 
     recorded = Dataset.open(datasets["common_cause"]).plan
     assert not analyze_dataset(datasets["common_cause"], plan=recorded).exploratory  # the same plan, restated

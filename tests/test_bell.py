@@ -1,4 +1,4 @@
-"""CHSH and the macroscopic Bell criteria (analysis.bell) against closed forms, QuTiP and
+"""CHSH and the macroscopic Bell criteria (corrlab.analysis.bell) against closed forms, QuTiP and
 seeded simulations with known truth."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from analysis import bell
+from corrlab.analysis import bell
 from corrlab.errors import PlanError
-from instruments.sim import qubits as q
+from corrlab.instruments.sim import qubits as q
 from tests.test_gaussian import sample_quadratures, tmst
 
 qt = pytest.importorskip("qutip")

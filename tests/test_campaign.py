@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from corrlab.errors import PlanError
-from daq.campaign import Campaign, execute, next_start
-from daq.cli import cli
-from daq.dataset import Dataset
+from corrlab.daq.campaign import Campaign, execute, next_start
+from corrlab.daq.cli import cli
+from corrlab.daq.dataset import Dataset
 
 BENCH_OK = """
 name = "sim"

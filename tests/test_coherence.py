@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from analysis.coherence import effective_segments, overlap_correlations, welch_coherence
+from corrlab.analysis.coherence import effective_segments, overlap_correlations, welch_coherence
 from corrlab.errors import PlanError
 
 

@@ -13,10 +13,10 @@ import pytest
 import pyvisa
 
 from corrlab.errors import InstrumentError
-from instruments.drivers.digitizer import FastDigitizer
-from instruments.sim.models import DialectModel, FastDigitizerModel
-from instruments.sim.server import SimServer
-from instruments.sim.state import BenchState, StaticWorld
+from corrlab.instruments.drivers.digitizer import FastDigitizer
+from corrlab.instruments.sim.models import DialectModel, FastDigitizerModel
+from corrlab.instruments.sim.server import SimServer
+from corrlab.instruments.sim.state import BenchState, StaticWorld
 
 TIMEOUT_MS = 500
 
@@ -148,7 +148,7 @@ def test_record_tag_is_stamped_and_reaches_the_world(rig):
 @pytest.fixture(params=["socket", "read_bytes"])
 def read_path(request, monkeypatch):
     """Run a test over the pyvisa-py socket path and over the portable read_bytes path."""
-    import instruments.drivers.digitizer as module
+    import corrlab.instruments.drivers.digitizer as module
 
     if request.param == "read_bytes":
         monkeypatch.setattr(module, "_socket_reader", lambda conn: None)

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from corrlab.errors import InstrumentError
-from daq.cli import cli
-from daq.dataset import Dataset
-from daq.runner import run_protocol
-from instruments.bench import bench_from_dict, load_bench
-from protocols.config import protocol_from_dict
-from protocols.schedule import make_schedule
+from corrlab.daq.cli import cli
+from corrlab.daq.dataset import Dataset
+from corrlab.daq.runner import run_protocol
+from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.protocols.config import protocol_from_dict
+from corrlab.protocols.schedule import make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def test_cli_run_inspect_verify_and_a_corrupted_part(tmp_path, demo_protocol):
 def test_sigterm_leaves_interrupted_with_committed_trials_intact(tmp_path, demo_protocol):
     proto = demo_protocol(trials=120, samples=512, trials_per_part=3)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", "from daq.cli import main; main()", "run", str(proto), "--out",
+    proc = subprocess.Popen([sys.executable, "-c", "from corrlab.daq.cli import main; main()", "run", str(proto), "--out",
                              str(tmp_path / "d"), "--run-id", "term", "--quiet"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     manifest = tmp_path / "d/term/manifest.json"
@@ -173,7 +173,7 @@ def test_sim_serve_standalone_is_reached_like_a_lan_bench(tmp_path):
     """`corrlab sim serve` in its own process; a real (non-simulated) bench file points at its ports."""
     import re
 
-    proc = subprocess.Popen([sys.executable, "-c", "from daq.cli import main; main()", "sim", "serve", "--seed", "4",
+    proc = subprocess.Popen([sys.executable, "-c", "from corrlab.daq.cli import main; main()", "sim", "serve", "--seed", "4",
                              "--duration", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         resources = {}

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from corrlab.errors import InstrumentError, PlanError
-from daq.dataset import Dataset
-from daq.runner import resume_run, run_protocol
-from instruments.bench import bench_from_dict, load_bench
-from protocols.config import protocol_from_dict
+from corrlab.daq.dataset import Dataset
+from corrlab.daq.runner import resume_run, run_protocol
+from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.protocols.config import protocol_from_dict
 
 
 def protocol(trials=12, **sections):

@@ -1,4 +1,4 @@
-"""Gaussian witnesses (analysis.gaussian) against closed forms, thewalrus and seeded simulations.
+"""Gaussian witnesses (corrlab.analysis.gaussian) against closed forms, thewalrus and seeded simulations.
 
 Units: vacuum variance 1 (V = I for vacuum), order (x_A, p_A, x_B, p_B), nats. The notes'
 matrices (vacuum variance 1/2) are doubled here.
@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis import gaussian as g
+from corrlab.analysis import gaussian as g
 from corrlab.errors import DatasetError, PlanError
 
 thewalrus = pytest.importorskip("thewalrus")

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from corrlab.errors import DatasetError, PlanError
-from daq.cli import cli
-from daq.dataset import Dataset
-from daq.importer import import_dataset
+from corrlab.daq.cli import cli
+from corrlab.daq.dataset import Dataset
+from corrlab.daq.importer import import_dataset
 
 CONDITIONS = ("main", "control:break_L", "control:perturb_C", "control:couple_env")
 
@@ -232,7 +232,7 @@ def test_unmapped_columns_default_to_same_named_ones_and_format_override(tmp_pat
 
 @pytest.mark.parametrize(("rho", "levels"), [(0.0, {"none"}), (0.8, {"dependence", "protocol-specific"})])
 def test_an_imported_dataset_is_graded_by_the_default_plan(tmp_path, rho, levels):
-    from analysis.pipeline import analyze_dataset
+    from corrlab.analysis.pipeline import analyze_dataset
 
     src = samples(n_trials=40, n=10, rho=rho, seed=11)
     src["cond"] = "main"

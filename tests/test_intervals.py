@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.intervals import (
+from corrlab.analysis.intervals import (
     IntervalResult,
     bca_interval,
     jackknife_interval,
@@ -17,7 +17,7 @@ from analysis.intervals import (
     mi_interval,
     subsampling_interval,
 )
-from analysis.mi import gaussian_copula_mi, gaussian_mi, ksg_mi
+from corrlab.analysis.mi import gaussian_copula_mi, gaussian_mi, ksg_mi
 from corrlab.errors import PlanError
 
 RHO = 0.5
@@ -293,7 +293,7 @@ def test_bca_at_the_boundary_falls_back_to_a_percentile_interval_that_holds_the_
 
 
 def test_bca_above_the_jackknife_limit_uses_grouped_acceleration_and_agrees_with_scipy(monkeypatch):
-    import analysis.intervals as iv
+    import corrlab.analysis.intervals as iv
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal(600)

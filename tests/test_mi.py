@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from scipy.special import digamma
 
-from analysis.mi import (
+from corrlab.analysis.mi import (
     describe_estimator,
     gaussian_copula_mi,
     gaussian_mi,
@@ -214,7 +214,7 @@ def test_bad_input_raises_plan_error_naming_the_problem(call, message):
 
 
 def test_batched_mi_equals_the_scalar_estimators_and_marks_degenerate_resamples():
-    from analysis.mi import batched_mi
+    from corrlab.analysis.mi import batched_mi
 
     rng = np.random.default_rng(7)
     for d in (1, 2):

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from scipy.stats import combine_pvalues
 
-from analysis.multi import analyze_many, expand_datasets
-from analysis.pipeline import analyze_dataset
+from corrlab.analysis.multi import analyze_many, expand_datasets
+from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.errors import DatasetError
-from daq.cli import cli
+from corrlab.daq.cli import cli
 from tests.synthetic import write_dataset
 
 PLAN = {"n_resamples": 199, "estimators": ["gaussian_copula"], "seed": 3}
@@ -62,8 +62,8 @@ def test_runs_are_blocks_a_run_offset_is_not_dependence(tmp_path):
     main_ = many.pooled.to_dict()["conditions"]["main"]
     assert main_["pvalue"] > 0.05
     assert main_["statistic"] > 0.2  # the pooled MI is large: the shift is in the pooled data
-    from analysis.pipeline import analyze_trials, read_dataset
-    from analysis.multi import pool_trials
+    from corrlab.analysis.pipeline import analyze_trials, read_dataset
+    from corrlab.analysis.multi import pool_trials
 
     data, runs_, ctx = pool_trials([read_dataset(tmp_path / r) for r in ("a", "b")])
     naive = analyze_trials(data, ctx, runs=None, **FAST)  # re-pairing across runs: fooled
@@ -113,7 +113,7 @@ def test_one_dataset_spreads_its_resampling_tasks_with_the_same_result(runs, tmp
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client
 
-    from analysis.multi import local_cluster
+    from corrlab.analysis.multi import local_cluster
 
     local = analyze_dataset(runs / "run0", **FAST).to_dict()
     with local_cluster(2) as cluster, Client(cluster) as client:

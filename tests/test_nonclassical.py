@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.pipeline import analyze_dataset
-from daq.runner import run_protocol
-from instruments.bench import bench_from_dict, load_bench
-from instruments.sim.state import BenchState
-from instruments.sim.world import GaussianWorld
-from protocols.config import protocol_from_dict
+from corrlab.analysis.pipeline import analyze_dataset
+from corrlab.daq.runner import run_protocol
+from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.sim.state import BenchState
+from corrlab.instruments.sim.world import GaussianWorld
+from corrlab.protocols.config import protocol_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def werner_run(root, visibility):
 
 
 def test_werner_source_violates_chsh_at_v09_and_not_at_v06(tmp_path):
-    from instruments.sim.qubits import true_chsh
+    from corrlab.instruments.sim.qubits import true_chsh
 
     strong = werner_run(tmp_path, 0.9)
     c = strong.nonclassicality["chsh"]

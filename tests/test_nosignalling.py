@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.nosignalling import DriftResult, NoSignallingResult, drift_test, holm, no_signalling_test
+from corrlab.analysis.nosignalling import DriftResult, NoSignallingResult, drift_test, holm, no_signalling_test
 from corrlab.errors import PlanError
 
 ALPHA = 0.05

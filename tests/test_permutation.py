@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
-from analysis.mi import gaussian_copula_mi, gaussian_mi, ksg_mi
-from analysis.permutation import (
+from corrlab.analysis.mi import gaussian_copula_mi, gaussian_mi, ksg_mi
+from corrlab.analysis.permutation import (
     LabelPermutationResult,
     PermutationTestResult,
     circular_shift_test,

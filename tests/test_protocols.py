@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from corrlab.errors import PlanError
-from protocols.config import load_protocol, protocol_from_dict
-from protocols.messages import Call, Monitor, Sleep, Step, StepDone
-from protocols.schedule import code_checksum, make_schedule
-from protocols.steps import setup_plan, trial_plan
+from corrlab.protocols.config import load_protocol, protocol_from_dict
+from corrlab.protocols.messages import Call, Monitor, Sleep, Step, StepDone
+from corrlab.protocols.schedule import code_checksum, make_schedule
+from corrlab.protocols.steps import setup_plan, trial_plan
 
 DEMO = "protocols/demo.toml"
 
@@ -205,7 +205,7 @@ def test_malformed_toml_is_a_one_line_error(tmp_path):
 
 
 def test_bundled_protocols_validate_and_their_plans_resolve():
-    from daq.runner import resolve
+    from corrlab.daq.runner import resolve
 
     for name in ("demo", "overnight"):
         p = load_protocol(name)

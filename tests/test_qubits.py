@@ -1,4 +1,4 @@
-"""The pure quantum samplers of the simulated worlds (instruments.sim.qubits), against QuTiP
+"""The pure quantum samplers of the simulated worlds (corrlab.instruments.sim.qubits), against QuTiP
 and closed forms."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from instruments.sim import qubits as q
+from corrlab.instruments.sim import qubits as q
 
 qt = pytest.importorskip("qutip")
 

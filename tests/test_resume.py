@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from daq.cli import cli
-from daq.dataset import Dataset
+from corrlab.daq.cli import cli
+from corrlab.daq.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_sigkill_mid_part_then_resume_equals_an_uninterrupted_run(tmp_path, demo_protocol):
     proto = demo_protocol(trials=36, samples=400, trials_per_part=5)
     out = tmp_path / "d"
-    proc = subprocess.Popen([sys.executable, "-c", "from daq.cli import main; main()", "run", str(proto), "--out",
+    proc = subprocess.Popen([sys.executable, "-c", "from corrlab.daq.cli import main; main()", "run", str(proto), "--out",
                              str(out), "--run-id", "killed", "--quiet"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = out / "killed/manifest.json"

@@ -27,11 +27,11 @@ from pymeasure.instruments.srs import SR830
 from pymeasure.instruments.srs.sr830 import LIAStatus
 
 from corrlab.errors import PlanError
-from instruments.sim.models import (
+from corrlab.instruments.sim.models import (
     MODELS, TERMINATORS, Agilent33500Model, ESP300Model, Keithley2750Model, LakeShore336Model, SR830Model,
 )
-from instruments.sim.server import FAULT_OPTIONS, Faults, SimServer
-from instruments.sim.state import BenchState, StaticWorld
+from corrlab.instruments.sim.server import FAULT_OPTIONS, Faults, SimServer
+from corrlab.instruments.sim.state import BenchState, StaticWorld
 
 TMO = pyvisa.constants.StatusCode.error_timeout
 X_A, Y_A = 1.0e-3, -2.0e-3  # StaticWorld's lock-in A outputs
@@ -319,7 +319,7 @@ def test_sr830_unknown_and_refused_commands_set_esr_bits(bench, caplog):
     assert li.ask("*ESR?") == "0"  # reading clears
     li.write("SENS 27")
     assert li.ask("*ESR?") == "16" and li.sensitivity == 1.0  # EXE; unchanged
-    with caplog.at_level(logging.WARNING, logger="instruments.sim.models"):
+    with caplog.at_level(logging.WARNING, logger="corrlab.instruments.sim.models"):
         with pytest.raises(pyvisa.errors.VisaIOError) as info:
             li.ask("FOOB?")
     assert info.value.error_code == TMO

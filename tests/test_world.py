@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from corrlab.errors import PlanError
-from instruments.sim.state import BenchState
-from instruments.sim.world import (
+from corrlab.instruments.sim.state import BenchState
+from corrlab.instruments.sim.world import (
     GaussianWorld, OscillatorWorld, filtered_variance, lockin_filter, make_world, occupation, ou_paths,
 )
 

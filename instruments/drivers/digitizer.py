@@ -5,7 +5,7 @@ this one is ours, in pymeasure's house style: a table of properties with strict 
 (nothing is clipped or rounded silently), verbs as methods, no sleeps and no file I/O.
 
 The dialect (SCPI over a raw socket, port 5025 on a real unit; the simulated bench serves
-it from ``instruments.sim.models.FastDigitizerModel``):
+it from ``corrlab.instruments.sim.models.FastDigitizerModel``):
 
 * Commands end with LF (a CR before it is ignored); several per line separated by ``;``.
   Text replies end with LF; replies of several queries in one line are joined with ``;``.

@@ -9,9 +9,9 @@ to that role's server.
 from __future__ import annotations
 
 from corrlab.errors import PlanError
-from instruments.bench import LOOPBACK, BenchConfig, resource_host, resource_port, socket_resource
-from instruments.sim.state import BenchState
-from instruments.sim.world import make_world
+from corrlab.instruments.bench import LOOPBACK, BenchConfig, resource_host, resource_port, socket_resource
+from corrlab.instruments.sim.state import BenchState
+from corrlab.instruments.sim.world import make_world
 
 
 class SimulatedBench:
@@ -26,8 +26,8 @@ class SimulatedBench:
         self.servers: dict = {}
 
     def start(self) -> dict[str, str]:
-        from instruments.sim.models import MODELS
-        from instruments.sim.server import SimServer
+        from corrlab.instruments.sim.models import MODELS
+        from corrlab.instruments.sim.server import SimServer
 
         try:
             for role, cfg in self.config.roles.items():

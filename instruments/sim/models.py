@@ -11,11 +11,11 @@ pymeasure 0.16 drivers:
   ``AUXV1,1.500000;``) are ignored. Replies of several queries in one message are joined
   with ``;`` and end with one terminator (``terminator``: ``\\n``, LakeShore ``\\r\\n``).
   Binary replies (SR830 ``TRCB?``, digitizer blocks) go out as produced.
-* Settings live in the :class:`~instruments.sim.state.BenchState` (``registers`` dicts for
+* Settings live in the :class:`~corrlab.instruments.sim.state.BenchState` (``registers`` dicts for
   the settings the physics does not need), so a getter returns what a setter stored, also
   across reconnects. Measured values come from the World.
 * An unknown command or query is never answered and never silent: it is appended to
-  ``model.unrecognised``, logged (warning, logger ``instruments.sim.models``) and
+  ``model.unrecognised``, logged (warning, logger ``corrlab.instruments.sim.models``) and
   reported the way the instrument reports it: SCPI models queue ``-113,"Undefined
   header"`` for ``SYST:ERR?``; the SR830 and the LakeShore set the command-error bit
   (CME, 32) of ``*ESR?``; the ESP300 queues error 6 (COMMAND DOES NOT EXIST) for ``TE?``.
@@ -42,9 +42,9 @@ from typing import Any, Callable
 import numpy as np
 
 from corrlab.errors import PlanError
-from instruments.sim.state import BenchState, GeneratorChannelState, LockinState
+from corrlab.instruments.sim.state import BenchState, GeneratorChannelState, LockinState
 
-log = logging.getLogger("instruments.sim.models")
+log = logging.getLogger("corrlab.instruments.sim.models")
 
 
 # ===================================================================== shared machinery
@@ -1919,7 +1919,7 @@ DIGITIZER_MAX_TAG = 2**31 - 1
 
 
 class FastDigitizerModel(ScpiModel):
-    """The fast digitizer, in the dialect documented in ``instruments.drivers.digitizer``.
+    """The fast digitizer, in the dialect documented in ``corrlab.instruments.drivers.digitizer``.
 
     ``INIT`` takes one record at once from ``world.acquire()`` (float32, shape (channels,
     points)) and stamps it with the record tag; writing ``RECord:TAG`` calls the world's

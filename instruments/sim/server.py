@@ -2,7 +2,7 @@
 
 A :class:`SimServer` accepts raw-socket connections (``TCPIP0::127.0.0.1::<port>::SOCKET``
 for pyvisa-py), splits the byte stream into messages on ``\\n`` (an optional ``\\r`` before it
-is dropped), hands each message to its dialect model (``instruments.sim.models``) and sends
+is dropped), hands each message to its dialect model (``corrlab.instruments.sim.models``) and sends
 back whatever the model answers, as the model frames it (text replies carry the model's
 terminator; binary replies such as the SR830 ``TRCB?`` go out exactly as produced, with
 ``sendall`` and no extra copy). Each connection has its own daemon thread; the model
@@ -53,7 +53,7 @@ from typing import Any, Iterable
 
 from corrlab.errors import PlanError
 
-log = logging.getLogger("instruments.sim.server")
+log = logging.getLogger("corrlab.instruments.sim.server")
 
 LOOPBACK = "127.0.0.1"
 GARBAGE = b"?GARBLED:%#"  # printable, not a number, not a block header

@@ -1,6 +1,6 @@
 """The simulated bench's shared state, and the interface between dialects and the world.
 
-Each simulated instrument (``instruments.sim.models``) parses its model's command dialect
+Each simulated instrument (``corrlab.instruments.sim.models``) parses its model's command dialect
 and keeps its settings in its own part of one :class:`BenchState`. Whatever a real
 instrument would *measure* (lock-in outputs, a temperature, where a stage really stopped,
 a digitizer record) it asks the :class:`World` for; the world reads the settings it needs

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from corrlab.errors import PlanError
-from instruments.sim.state import BenchState
+from corrlab.instruments.sim.state import BenchState
 
 H_OVER_K = 6.62607015e-34 / 1.380649e-23  # s K
 MEDIATOR_CHANNEL = 101
@@ -394,7 +394,7 @@ class WernerWorld(OscillatorWorld):
         return v * self.p["env_coherence"] if g["env"] else v
 
     def acquire(self) -> np.ndarray:
-        from instruments.sim.qubits import sample_werner_outcomes
+        from corrlab.instruments.sim.qubits import sample_werner_outcomes
 
         d = self.state.digitizer
         g = self.record_geometry()
@@ -406,7 +406,7 @@ class WernerWorld(OscillatorWorld):
         return noise.astype(np.float32)
 
     def truth(self) -> dict:
-        from instruments.sim.qubits import werner_true_values
+        from corrlab.instruments.sim.qubits import werner_true_values
 
         return {"kind": self.kind, **self.p, **werner_true_values(self.p["visibility"])}
 
@@ -431,7 +431,7 @@ def make_world(state: BenchState, *, kind: str, seed: int, params: dict | None =
     if kind == "werner":
         return WernerWorld(state, seed=seed, params=params)
     if kind in ("spin_lattice", "ensembles"):  # instruments/sim/spin_worlds.py
-        from instruments.sim.spin_worlds import make_spin_world
+        from corrlab.instruments.sim.spin_worlds import make_spin_world
 
         return make_spin_world(state, kind=kind, seed=seed, params=params)
     if kind in OscillatorWorld.PRESETS:
