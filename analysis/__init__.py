@@ -1,6 +1,6 @@
 """Estimators, tests, the evidence ladder and reports.
 
-Analysis reads datasets through :mod:`corrlab.daq.dataset` only; it never imports ``instruments``
+Analysis reads datasets through :mod:`corrlab.dataset` only; it never imports ``instruments``
 or ``protocols``, so a dataset recorded years ago, or imported from elsewhere, is analysed
 by the same code. Heavy imports (scipy, pandas, statsmodels, matplotlib) happen inside the
 modules that need them.

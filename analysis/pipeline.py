@@ -28,10 +28,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corrlab.analysis.plan import AnalysisPlan, load_plan, plan_sha256
+from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
 from corrlab.analysis.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
-from corrlab.daq.dataset import open_source
+from corrlab.dataset import open_source
 
 COHERENCE_MAX_TRIALS = 400  # per condition: coherence needs samples, not every trial of a night
 INTERVAL_RESAMPLES = 1999  # bootstrap/subsampling resamples of the MI intervals (the tests use the plan's)

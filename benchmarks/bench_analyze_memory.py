@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corrlab.daq.dataset import DatasetWriter  # noqa: E402
+from corrlab.dataset import DatasetWriter  # noqa: E402
 
 CONDITIONS = ["main", "main", "main", "control:break_L", "control:perturb_C", "control:couple_env"]
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corrlab.daq.dataset import Dataset, DatasetWriter, sample_schema  # noqa: E402
+from corrlab.dataset import Dataset, DatasetWriter, sample_schema  # noqa: E402
 
 
 def make_trials(n_trials: int, samples: int, seed: int = 0):

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corrlab.daq.dataset import Dataset  # noqa: E402
+from corrlab.dataset import Dataset  # noqa: E402
 from corrlab.daq.runner import resume_run, run_protocol  # noqa: E402
 from corrlab.instruments.bench import bench_from_dict, load_bench  # noqa: E402
 from corrlab.protocols.config import protocol_from_dict  # noqa: E402

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corrlab.config import load_model
 from corrlab.errors import CorrlabError, PlanError
-from corrlab.daq.dataset import atomic_write_json, check_run_id, utc_now
+from corrlab.dataset import atomic_write_json, check_run_id, utc_now
 
 STATE_FILE = "campaign-state.json"
 LOG_FILE = "campaign.log"

@@ -122,7 +122,7 @@ def inspect(dataset):
     """What DATASET holds: status, trials per condition, f rate, checksums verified."""
     from rich.table import Table
 
-    from corrlab.daq.dataset import Dataset
+    from corrlab.dataset import Dataset
 
     console = _console()
     ds = Dataset.open(dataset)
@@ -167,7 +167,7 @@ def inspect(dataset):
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 def verify(dataset):
     """Check every part's checksum and row count; name what is wrong (exit 1 if anything is)."""
-    from corrlab.daq.dataset import Dataset
+    from corrlab.dataset import Dataset
 
     report = Dataset.open(dataset).verify()
     if report.ok:

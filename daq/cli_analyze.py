@@ -131,6 +131,6 @@ def _dask_client(scheduler: str | None, workers: int | None):
 
 
 def _recorded_plan(dataset: Path) -> dict | None:
-    from corrlab.daq.dataset import open_source
+    from corrlab.dataset import open_source
 
     return open_source(dataset).plan or None

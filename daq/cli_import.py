@@ -47,7 +47,7 @@ def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_va
     """
     from rich.console import Console
 
-    from corrlab.daq.dataset import Dataset
+    from corrlab.dataset import Dataset
     from corrlab.daq.importer import import_dataset, parse_mapping, read_mapping_file
 
     mapping = read_mapping_file(map_file) if map_file else {}

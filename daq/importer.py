@@ -44,7 +44,7 @@ import numpy as np
 
 from corrlab.errors import DatasetError, PlanError
 from corrlab.hashing import sha256_file
-from corrlab.daq.dataset import DatasetWriter, check_run_id
+from corrlab.dataset import DatasetWriter, check_run_id
 
 FORMATS = ("csv", "tsv", "pymeasure", "hdf5", "npz")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz"}

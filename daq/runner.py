@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from corrlab.errors import CorrlabError, DatasetError, InstrumentError, PlanError, ProtocolAborted
-from corrlab.daq.dataset import DatasetWriter, check_run_id, utc_now
+from corrlab.dataset import DatasetWriter, check_run_id, utc_now
 from corrlab.protocols.config import Protocol
 from corrlab.protocols.messages import Call, Monitor, Sleep, Step, StepDone
 from corrlab.protocols.schedule import TrialSpec, make_schedule
@@ -262,7 +262,7 @@ class Runner:
 
 def resolve(protocol: Protocol) -> tuple[dict, str]:
     """The protocol as recorded: its analysis plan validated and resolved; and the plan hash."""
-    from corrlab.analysis.plan import load_plan  # daq may import analysis; analysis never imports daq's runner
+    from corrlab.plan import load_plan
 
     plan = load_plan(protocol.analysis, source=f"protocol {protocol.name} [analysis]")
     data = protocol.to_json()

@@ -127,7 +127,7 @@ class Protocol(_Section):
     isolate: Isolate = Field(default_factory=Isolate)
     stabilize: Stabilize = Field(default_factory=Stabilize)
     fix: Fix = Field(default_factory=Fix)
-    analysis: dict[str, Any] = Field(default_factory=dict, description="the analysis plan (validated by corrlab.analysis.plan)")
+    analysis: dict[str, Any] = Field(default_factory=dict, description="the analysis plan (validated by corrlab.plan)")
 
     @model_validator(mode="after")
     def _perturb(self):

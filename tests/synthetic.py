@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from corrlab.analysis.plan import load_plan, plan_sha256
-from corrlab.daq.dataset import DatasetWriter
+from corrlab.plan import load_plan, plan_sha256
+from corrlab.dataset import DatasetWriter
 
 CONDITIONS = ("main", "main", "main", "control:break_L", "control:perturb_C", "control:couple_env")
 

@@ -112,7 +112,7 @@ def test_a_different_plan_needs_exploratory_and_says_so(datasets):
     r = analyze_dataset(datasets["common_cause"], plan={"statistic": "gaussian", "n_resamples": 499}, exploratory=True)
     assert r.exploratory and r.to_dict()["exploratory"] is True
     assert r.verdict.reasons[0].startswith("EXPLORATORY")
-    from corrlab.daq.dataset import Dataset
+    from corrlab.dataset import Dataset
 
     recorded = Dataset.open(datasets["common_cause"]).plan
     assert not analyze_dataset(datasets["common_cause"], plan=recorded).exploratory  # the same plan, restated

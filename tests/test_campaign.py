@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from corrlab.errors import PlanError
 from corrlab.daq.campaign import Campaign, execute, next_start
 from corrlab.daq.cli import cli
-from corrlab.daq.dataset import Dataset
+from corrlab.dataset import Dataset
 
 BENCH_OK = """
 name = "sim"

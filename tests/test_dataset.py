@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from corrlab.errors import DatasetError, PlanError
-from corrlab.daq.dataset import Dataset, DatasetWriter, ParquetSource, open_source
+from corrlab.dataset import Dataset, DatasetWriter, ParquetSource, open_source
 
 MANIFEST_FIELDS = {
     "format", "format_version", "run_id", "status", "created_utc", "finished_utc", "protocol", "bench",

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from corrlab.errors import InstrumentError
 from corrlab.daq.cli import cli
-from corrlab.daq.dataset import Dataset
+from corrlab.dataset import Dataset
 from corrlab.daq.runner import run_protocol
 from corrlab.instruments.bench import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict

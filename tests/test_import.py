@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from corrlab.errors import DatasetError, PlanError
 from corrlab.daq.cli import cli
-from corrlab.daq.dataset import Dataset
+from corrlab.dataset import Dataset
 from corrlab.daq.importer import import_dataset
 
 CONDITIONS = ("main", "control:break_L", "control:perturb_C", "control:couple_env")

@@ -15,7 +15,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from corrlab.daq.cli import cli
-from corrlab.daq.dataset import Dataset
+from corrlab.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

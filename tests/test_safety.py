@@ -40,7 +40,7 @@ def test_analysis_imports_only_the_dataset_reader_from_daq_and_never_instruments
             top = name.split(".")[0]
             assert top not in ("instruments", "protocols"), f"{path} imports {name}"
             if top == "daq":
-                assert name == "corrlab.daq.dataset", f"{path} imports {name}"
+                assert name == "corrlab.dataset", f"{path} imports {name}"
 
 
 def test_layers_point_one_way():
