@@ -161,19 +161,16 @@ def _load_bench(campaign: Campaign, entry: dict):
     return load_bench(campaign._rel(entry["bench"]) if entry["bench"] else None)
 
 
-def _analyze(path: Path) -> str | None:
-    """The verdict level of a completed run, if the analysis stage is available."""
-    try:
-        from corrlab.analysis.pipeline import analyze_dataset
-    except ImportError:
-        return None
-    return analyze_dataset(path).verdict.level
-
-
 def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, observer_factory=None,
             sleep: Callable[[float], None] = time.sleep, now: Callable[[], _dt.datetime] = None,
-            on_wait: Callable[[float], None] | None = None, sim_hook=None) -> dict:
-    """Run (or resume) the queue; returns the final state."""
+            on_wait: Callable[[float], None] | None = None, sim_hook=None,
+            analyze: Callable[[Path], str] | None = None) -> dict:
+    """Run (or resume) the queue; returns the final state.
+
+    ``analyze`` gives the verdict level of a completed run; it is required when the campaign
+    file asks for analysis (``[campaign] analyze = true``). Acquisition does not import the
+    analysis: the caller (the CLI) passes it in.
+    """
     from corrlab.daq.runner import resume_run, run_protocol
     from corrlab.protocols.config import load_protocol
 
@@ -188,6 +185,9 @@ def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, 
                             "use 'corrlab campaign run'")
         state = {"campaign": campaign.spec.campaign.name, "file": str(campaign.file), "created_utc": utc_now(),
                  "queue": campaign.queue()}
+    if campaign.spec.campaign.analyze and analyze is None:
+        raise PlanError(f"campaign {campaign.spec.campaign.name} asks for analysis ([campaign] analyze = true) "
+                        "but no analysis was given (execute(..., analyze=...); the CLI passes it)")
     campaign.out.mkdir(parents=True, exist_ok=True)
     start_at = at or (campaign.spec.campaign.start_at if not resume else None)
     if start_at:
@@ -247,7 +247,7 @@ def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, 
                      + (f"; {result.reason}" if result.reason else ""))
         if result.status == "complete" and campaign.spec.campaign.analyze:
             try:
-                entry["verdict"] = _analyze(result.path)
+                entry["verdict"] = analyze(result.path)
                 campaign.log(f"run {entry['index']}: verdict {entry['verdict']}")
             except Exception as exc:  # analysis trouble is reported, the campaign goes on
                 entry["verdict"] = f"analysis failed: {exc}"

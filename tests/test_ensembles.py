@@ -467,7 +467,7 @@ def test_parse_time_and_scan():
 
 
 def test_cli_json_shape_and_values(tmp_path):
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     out = tmp_path / "ens.json"
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "100", "--tau", "0.3", "pi/4", "--json", str(out)],
@@ -499,7 +499,7 @@ def assert_issue_json_shape(data: dict, convention: str, n: int, npoints: int) -
 
 def test_cli_json_windowed_large_n_names_its_window(tmp_path):
     """N = 10^4: the window is used and reported (w in units of sqrt(N)/2, and the weight it leaves out)."""
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "10000", "--tau", "pi/8", "--json", "-"])
     assert res.exit_code == 0, res.output
@@ -518,7 +518,7 @@ def test_cli_json_windowed_large_n_names_its_window(tmp_path):
 
 
 def test_cli_scan_spin_j_dephasing_to_stdout():
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "12", "--scan", "0:2pi:9", "--convention", "spin-j",
                                         "--dephasing", "0.2", "--json", "-"])
@@ -535,7 +535,7 @@ def test_cli_scan_spin_j_dephasing_to_stdout():
 
 
 def test_cli_table_names_the_convention():
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "40", "--tau", "pi", "--convention", "spin-j",
                                         "--dephasing", "0.2"], env={"COLUMNS": "200"})
@@ -545,7 +545,7 @@ def test_cli_table_names_the_convention():
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "0", "--tau", "1"])
     assert res.exit_code == 2
@@ -555,7 +555,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
 
 
 def test_cli_plot(tmp_path):
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     png = tmp_path / "scan.png"
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "30", "--scan", "0:pi/2:40", "--plot", str(png), "--quiet"])
@@ -564,7 +564,7 @@ def test_cli_plot(tmp_path):
 
 
 def test_cli_crevasse(tmp_path):
-    from corrlab.daq.cli_simulate import simulate
+    from corrlab.daq.cli.simulate import simulate
 
     png = tmp_path / "crevasse.png"
     res = CliRunner().invoke(simulate, ["crevasse", str(png), "--n", "10", "--n", "40", "--steps", "30",

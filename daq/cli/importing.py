@@ -6,19 +6,9 @@ from pathlib import Path
 
 import click
 
+from corrlab.daq.cli.common import vacuum_option
+
 FORMAT_CHOICES = ("csv", "tsv", "pymeasure", "hdf5", "npz")  # corrlab.daq.importer.FORMATS (not imported: --help stays fast)
-
-
-def _vacuum(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        va, vb = (float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise click.BadParameter("expected two numbers VA,VB (vacuum variance of side A and B)") from exc
-    if not (va > 0 and vb > 0):
-        raise click.BadParameter("vacuum variances must be positive")
-    return va, vb
 
 
 @click.command("import")
@@ -34,7 +24,7 @@ def _vacuum(ctx, param, value):
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
               help="source format (default: from the extension; a .csv with pymeasure's header is pymeasure)")
 @click.option("--group", help="HDF5 group that holds the columns (default: the root)")
-@click.option("--vacuum-variance", callback=_vacuum, metavar="VA,VB",
+@click.option("--vacuum-variance", callback=vacuum_option, metavar="VA,VB",
               help="record the calibration of the quadrature columns (column units)")
 @click.option("--quiet", is_flag=True, help="no progress line")
 def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_variance, quiet):
@@ -71,5 +61,5 @@ def import_command(source, to_dir, run_id, maps, map_file, fmt, group, vacuum_va
     click.echo(f"source sha256 {info['source_sha256']}")
 
 
-# the lazy loader of corrlab.daq.cli looks the command up by its name, and `import` is a keyword
+# the lazy loader of corrlab.daq.cli.main looks the command up by its name, and `import` is a keyword
 globals()["import"] = import_command

@@ -8,25 +8,7 @@ from pathlib import Path
 import click
 
 from corrlab import __version__
-
-EXIT_ERROR = 2  # bad input or a corrlab error: one line on stderr
-EXIT_INTERRUPTED = 3
-EXIT_ABORTED = 4
-EXIT_VERIFY_FAILED = 1
-
-
-class CorrlabGroup(click.Group):
-    """Turns any CorrlabError into one clear line and a nonzero exit code."""
-
-    def invoke(self, ctx):
-        from corrlab.errors import CorrlabError
-
-        try:
-            return super().invoke(ctx)
-        except CorrlabError as exc:
-            click.secho(f"corrlab: error: {exc}", fg="red", err=True)
-            ctx.exit(EXIT_ERROR)
-
+from corrlab.daq.cli.common import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED, CorrlabGroup
 
 @click.group(cls=CorrlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="corrlab")
@@ -223,8 +205,8 @@ def _register_optional():
     """Subcommand groups that live in their own modules (imported lazily by click)."""
     from importlib.util import find_spec
 
-    for module, name in (("corrlab.daq.cli_simulate", "simulate"), ("corrlab.daq.cli_analyze", "analyze"), ("corrlab.daq.cli_campaign", "campaign"),
-                         ("corrlab.daq.cli_import", "import")):
+    for module, name in (("corrlab.daq.cli.simulate", "simulate"), ("corrlab.daq.cli.analyze", "analyze"),
+                         ("corrlab.daq.cli.campaign", "campaign"), ("corrlab.daq.cli.importing", "import")):
         if name not in cli.commands and find_spec(module) is not None:
             cli.add_command(LazyCommand(module, name))
 

@@ -1,6 +1,6 @@
 """``corrlab simulate ensembles``: the seed physics of two atomic ensembles, from the command line.
 
-Register with ``from corrlab.daq.cli_simulate import simulate; cli.add_command(simulate)``. numpy,
+Register with ``from corrlab.daq.cli.simulate import simulate; cli.add_command(simulate)``. numpy,
 scipy and matplotlib are imported inside the command, so ``corrlab --help`` stays fast.
 """
 
@@ -12,21 +12,9 @@ from pathlib import Path
 
 import click
 
-EXIT_ERROR = 2  # as corrlab.daq.cli: a corrlab error is one line on stderr and exit code 2
+from corrlab.daq.cli.common import CorrlabGroup
+
 TABLE_MAX_ROWS = 60
-
-
-class _SimulateGroup(click.Group):
-    """Turns a CorrlabError into one line on stderr and exit code 2, also when invoked on its own."""
-
-    def invoke(self, ctx):
-        from corrlab.errors import CorrlabError
-
-        try:
-            return super().invoke(ctx)
-        except CorrlabError as exc:
-            click.secho(f"corrlab: error: {exc}", fg="red", err=True)
-            ctx.exit(EXIT_ERROR)
 
 
 class _TimeType(click.ParamType):
@@ -46,7 +34,7 @@ class _TimeType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-@click.group(cls=_SimulateGroup)
+@click.group(cls=CorrlabGroup)
 def simulate():
     """Simulations of the seed physics (theory side; no bench involved)."""
 

@@ -9,17 +9,7 @@ from pathlib import Path
 
 import click
 
-
-def _vacuum(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        va, vb = (float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise click.BadParameter("expected two numbers VA,VB (vacuum variance of side A and B)") from exc
-    if not (va > 0 and vb > 0):
-        raise click.BadParameter("vacuum variances must be positive")
-    return va, vb
+from corrlab.daq.cli.common import vacuum_option
 
 
 @click.command()
@@ -33,7 +23,7 @@ def _vacuum(ctx, param, value):
 @click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="an analysis plan (TOML [analysis] table, or a protocol file) instead of the recorded one")
 @click.option("--exploratory", is_flag=True, help="allow a plan other than the recorded one (the results say so)")
-@click.option("--vacuum-variance", callback=_vacuum, metavar="VA,VB",
+@click.option("--vacuum-variance", callback=vacuum_option, metavar="VA,VB",
               help="calibration of a single Parquet file's quadratures (column units)")
 @click.option("--resamples", type=int, help="override the plan's number of resamples (exploratory unless equal)")
 @click.option("--no-pool", is_flag=True, help="several datasets under one plan: combine p-values instead of pooling")

@@ -13,6 +13,13 @@ def campaign():
     """Overnight queues of protocol runs: run, resume, status."""
 
 
+def verdict_level(path: Path) -> str:
+    """The verdict level of a completed run (what a campaign records per entry)."""
+    from corrlab.analysis.pipeline import analyze_dataset
+
+    return analyze_dataset(path).verdict.level
+
+
 def _run(file: Path, at: str | None, resume: bool) -> None:
     from rich.console import Console
 
@@ -35,7 +42,8 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
             console.print(f"waiting {left / 60:.0f} min for the start")
 
     try:
-        state = execute(camp, at=at, resume=resume, observer_factory=factory, on_wait=waiting)
+        state = execute(camp, at=at, resume=resume, observer_factory=factory, on_wait=waiting,
+                        analyze=verdict_level)
     except KeyboardInterrupt:
         console.print(f"[yellow]campaign halted[/]; continue with: corrlab campaign resume {file}")
         sys.exit(3)

@@ -1,0 +1,3 @@
+from corrlab.daq.cli.main import main
+
+main()
