@@ -157,11 +157,19 @@ class Protocol(_Section):
 
 
 def load_protocol(path: str | Path) -> Protocol:
-    """Read and validate a protocol file (names a bundled protocol if no such file exists)."""
+    """Read and validate a protocol file (names a bundled protocol if no such file exists).
+
+    The ``[analysis]`` plan is validated here too (:func:`corrlab.plan.load_plan`), so a
+    typo in it fails at load, not when a run starts.
+    """
+    from corrlab.plan import load_plan
+
     p = Path(path)
     if not p.exists() and not p.suffix and (PROTOCOL_DIR / f"{p.name}.toml").exists():
         p = PROTOCOL_DIR / f"{p.name}.toml"
-    return load_model(Protocol, p, what="protocol")
+    protocol = load_model(Protocol, p, what="protocol")
+    load_plan(protocol.analysis, source=f"protocol {protocol.name} (file {p}) [analysis]")
+    return protocol
 
 
 def protocol_from_dict(data: dict, *, source: str = "protocol") -> Protocol:

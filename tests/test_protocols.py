@@ -213,3 +213,18 @@ def test_bundled_protocols_validate_and_their_plans_resolve():
         assert len(sha) == 64 and data["analysis"]["n_resamples"] >= 9999
     with pytest.raises(PlanError, match=r"\[analysis\]: statistc: unknown field"):
         resolve(small_protocol(analysis={"statistc": "ksg"}))
+
+
+def test_a_typo_in_the_analysis_plan_fails_when_the_protocol_is_loaded(tmp_path):
+    from tests.conftest import ROOT
+
+    f = tmp_path / "typo.toml"
+    f.write_text((ROOT / DEMO).read_text().replace("\nalpha = 0.05", "\nalpah = 0.05", 1))
+    with pytest.raises(PlanError) as err:
+        load_protocol(f)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "typo.toml" in msg and "[analysis]" in msg and "alpah: unknown field" in msg
+    f.write_text((ROOT / DEMO).read_text().replace("\nalpha = 0.05", "\nalpha = 0.7", 1))
+    with pytest.raises(PlanError, match=r"protocol demo \(file .*typo.toml\) \[analysis\]: alpha"):
+        load_protocol(f)
