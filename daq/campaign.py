@@ -98,9 +98,36 @@ class Campaign:
     spec: CampaignFile
 
     @classmethod
-    def load(cls, path: str | Path) -> "Campaign":
+    def load(cls, path: str | Path, *, check: bool = True) -> "Campaign":
+        """Read a campaign file; with ``check`` (the default) also every entry's files (:meth:`check`)."""
         path = Path(path)
-        return cls(path, load_model(CampaignFile, path, what="campaign"))
+        campaign = cls(path, load_model(CampaignFile, path, what="campaign"))
+        if check:
+            campaign.check()
+        return campaign
+
+    def check(self) -> None:
+        """Validate every entry's protocol file (with its ``[analysis]`` plan) and bench file.
+
+        Files only, no instrument is touched: a typo in the fifth entry fails now, not at
+        3 a.m. The first problem raises one :class:`PlanError` line naming the entry (queue
+        index and run id), the file and what is wrong.
+        """
+        from corrlab.protocols.config import load_protocol
+
+        checked: set[tuple[str, str | None]] = set()
+        for entry in self.queue():
+            for kind, name in (("protocol", entry["protocol"]), ("bench", entry["bench"])):
+                if (kind, name) in checked:
+                    continue
+                try:
+                    if kind == "protocol":
+                        load_protocol(self._rel(name))  # validates the analysis plan too
+                    else:
+                        _bench_file(self, name)
+                except CorrlabError as exc:
+                    raise PlanError(f"campaign file {self.file}, run {entry['index']} ({entry['run_id']}): {exc}") from exc
+                checked.add((kind, name))
 
     # -- paths -----------------------------------------------------------------------
     def _rel(self, p: str) -> Path:
@@ -155,10 +182,15 @@ class Campaign:
             fh.write(f"{stamp} {message}\n")
 
 
-def _load_bench(campaign: Campaign, entry: dict):
+def _bench_file(campaign: Campaign, bench: str | None):
+    """Read and validate a bench file (relative to the campaign file; None: the simulated bench)."""
     from corrlab.instruments.bench import load_bench
 
-    return load_bench(campaign._rel(entry["bench"]) if entry["bench"] else None)
+    return load_bench(campaign._rel(bench) if bench else None)
+
+
+def _load_bench(campaign: Campaign, entry: dict):
+    return _bench_file(campaign, entry["bench"])
 
 
 def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, observer_factory=None,

@@ -125,3 +125,35 @@ def test_bad_campaign_files(tmp_path):
     f.write_text('[campaign]\nname = "../x"\n[[runs]]\nprotocol = "p.toml"\n')
     with pytest.raises(PlanError, match="campaign.name"):
         Campaign.load(f)
+
+
+@pytest.mark.parametrize(
+    "fifth, bench_text, needles",
+    [
+        # the fifth entry's protocol file does not exist
+        ('protocol = "pp.toml"', None, ["pp.toml does not exist"]),
+        # its bench file has a typo
+        ('protocol = "p.toml"\nbench = "typo.toml"', BENCH_OK.replace("backoff_s", "backof_s"),
+         ["typo.toml", "reconnect.backof_s: unknown field"]),
+        # its protocol's analysis plan has a typo
+        ('protocol = "bad-plan.toml"', None, ["bad-plan.toml", "[analysis]", "alpah: unknown field"]),
+    ],
+)
+def test_every_entry_is_checked_when_the_campaign_is_loaded(tmp_path, demo_protocol, fifth, bench_text, needles):
+    demo_protocol("p.toml", trials=6, samples=64)
+    text = (tmp_path / "p.toml").read_text()
+    (tmp_path / "bad-plan.toml").write_text(text.replace("\nalpha = 0.05", "\nalpah = 0.05", 1))
+    (tmp_path / "ok.toml").write_text(BENCH_OK)
+    if bench_text:
+        (tmp_path / "typo.toml").write_text(bench_text)
+    runs = '[[runs]]\nprotocol = "p.toml"\nrepeat = 2\n\n' * 2 + f"[[runs]]\n{fifth}\n"
+    path = tmp_path / "night.toml"
+    path.write_text('[campaign]\nname = "night"\nout = "data"\nbench = "ok.toml"\nanalyze = false\n\n' + runs)
+    with pytest.raises(PlanError) as err:
+        Campaign.load(path)
+    msg = str(err.value)
+    assert "\n" not in msg, msg
+    assert "run 4 (night-004-" in msg and "night.toml" in msg, msg  # the entry: queue index and run id
+    for needle in needles:
+        assert needle in msg, msg
+    assert not (tmp_path / "data").exists()  # nothing ran, nothing was written
