@@ -22,7 +22,7 @@ from corrlab.daq.runner import run_protocol
 from corrlab.instruments.bench import bench_from_dict, load_bench
 from corrlab.instruments.sim.spin_worlds import EnsemblesWorld, SpinLatticeWorld, _singlet_pairs_pmf
 from corrlab.instruments.sim.state import BenchState
-from corrlab.instruments.sim.world import make_world
+from corrlab.instruments.sim.world_registry import make_world
 from corrlab.protocols.config import protocol_from_dict
 
 CHSH_DEG = ((0.0, 90.0), (-135.0, 135.0))  # the CHSH-optimal directions of the singlet

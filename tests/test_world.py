@@ -10,8 +10,9 @@ import pytest
 from corrlab.errors import PlanError
 from corrlab.instruments.sim.state import BenchState
 from corrlab.instruments.sim.world import (
-    GaussianWorld, OscillatorWorld, filtered_variance, lockin_filter, make_world, occupation, ou_paths,
+    GaussianWorld, OscillatorWorld, filtered_variance, lockin_filter, occupation, ou_paths,
 )
+from corrlab.instruments.sim.world_registry import make_world
 
 
 def configured_state(*, points=4000, rate=10_000.0, channels=2, tc_index=2, slope_index=1, setpoint=4.0):

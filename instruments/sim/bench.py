@@ -11,7 +11,7 @@ from __future__ import annotations
 from corrlab.errors import PlanError
 from corrlab.instruments.bench import LOOPBACK, BenchConfig, resource_host, resource_port, socket_resource
 from corrlab.instruments.sim.state import BenchState
-from corrlab.instruments.sim.world import make_world
+from corrlab.instruments.sim.world_registry import make_world
 
 
 class SimulatedBench:

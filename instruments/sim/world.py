@@ -419,21 +419,3 @@ SR830_TIME_CONSTANTS = [
 
 def time_constant_s(index: int) -> float:
     return SR830_TIME_CONSTANTS[max(0, min(int(index), len(SR830_TIME_CONSTANTS) - 1))]
-
-
-WORLD_KINDS = ("independent", "common_cause", "drift", "leak", "gaussian", "werner", "spin_lattice", "ensembles")
-
-
-def make_world(state: BenchState, *, kind: str, seed: int, params: dict | None = None):
-    """Build the world a bench file names."""
-    if kind == "gaussian":
-        return GaussianWorld(state, seed=seed, params=params)
-    if kind == "werner":
-        return WernerWorld(state, seed=seed, params=params)
-    if kind in ("spin_lattice", "ensembles"):  # instruments/sim/spin_worlds.py
-        from corrlab.instruments.sim.spin_worlds import make_spin_world
-
-        return make_spin_world(state, kind=kind, seed=seed, params=params)
-    if kind in OscillatorWorld.PRESETS:
-        return OscillatorWorld(state, seed=seed, kind=kind, params=params)
-    raise PlanError(f"world.kind {kind!r} is unknown; kinds: {', '.join(WORLD_KINDS)}")
