@@ -14,6 +14,7 @@ from typing import Any, Generator
 
 import numpy as np
 
+from corrlab.errors import InstrumentError
 from corrlab.protocols.config import CONTROL_MEANING, Protocol
 from corrlab.protocols.messages import Call, Monitor, Sleep, Step, StepDone
 from corrlab.protocols.schedule import TrialSpec, code_checksum
@@ -153,11 +154,18 @@ def measure(protocol: Protocol, spec: TrialSpec) -> Plan:
     record = yield Call("digitizer", "acquire")
     if coupled:
         yield Call("isolation", "couple_environment", (False,))
-    record = np.asarray(record, dtype=np.float64)
     acq = protocol.acquisition
     expected = (4 if acq.record_quadratures else 2, acq.samples)
+    # a record the instrument got wrong is an instrument fault (the runner discards and
+    # repeats the trial), not a bug in the plan
+    try:
+        record = np.asarray(record, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InstrumentError(f"digitizer: malformed record ({exc}); expected {expected} (channels, samples)",
+                              role="digitizer") from exc
     if record.shape != expected:
-        raise ValueError(f"digitizer record has shape {record.shape}, expected {expected}")
+        raise InstrumentError(f"digitizer: wrong-shaped record: received {record.shape}, expected {expected} "
+                              "(channels, samples)", role="digitizer")
     samples = {"t": np.arange(acq.samples) / acq.sample_rate_hz, "x_a": record[0], "x_b": record[1]}
     if acq.record_quadratures:
         samples["y_a"], samples["y_b"] = record[2], record[3]

@@ -141,3 +141,39 @@ def test_bad_fault_options_are_refused_when_the_bench_is_read():
         bench({"thermal": {"drop_afterr": 3}})
     with pytest.raises(PlanError, match="stick_temperature needs"):
         bench({"thermal": {"stick_temperature": {"trial": 1}}})
+
+
+@pytest.mark.parametrize("reshape, received", [
+    (lambda rec: rec[:, :-7], (2, 193)),  # fewer samples than asked
+    (lambda rec: np.concatenate([rec, rec[:, :5]], axis=1), (2, 205)),  # more samples than asked
+    (lambda rec: rec[:1], (1, 200)),  # a channel missing
+])
+def test_a_wrong_shaped_digitizer_record_is_an_instrument_fault(tmp_path, reference, monkeypatch, reshape, received):
+    """The digitizer hands back a record of the wrong shape once (trial 5): discarded and repeated, not a bug."""
+    from corrlab.instruments.drivers.digitizer import FastDigitizer
+
+    fetch_all, calls = FastDigitizer.fetch_all, []
+
+    def wrong_once(self, *args, **kwargs):
+        record = fetch_all(self, *args, **kwargs)
+        calls.append(record.shape)
+        return reshape(record) if len(calls) == 6 else record  # trial 5's record
+
+    monkeypatch.setattr(FastDigitizer, "fetch_all", wrong_once)
+    result = run_protocol(protocol(), bench(), tmp_path, run_id="w")
+    assert result.status == "complete", result.reason
+    assert result.trials_committed == result.trials_planned == 12
+    ds = Dataset.open(tmp_path / "w")
+    assert ds.verify().ok
+    journal = faults_in_journal(ds)
+    assert len(journal) == 1 and journal[0]["role"] == "digitizer" and journal[0]["error_type"] == "InstrumentError"
+    message = journal[0]["message"]
+    assert "digitizer" in message and "discarded" in message and journal[0]["trial"] == 5
+    assert str(received) in message and "(2, 200)" in message  # received and expected shapes
+    assert result.faults and result.faults[0]["role"] == "digitizer" and result.faults[0]["trial"] == 5
+    trials = ds.trials()
+    assert list(trials.trial) == list(range(12))
+    assert trials.set_index("trial").attempts.to_dict() == {t: 2 if t == 5 else 1 for t in range(12)}
+    data = ds.read().to_pandas()
+    for col in ("x_a", "x_b", "setting_a", "setting_b"):
+        np.testing.assert_array_equal(data[col].to_numpy(), reference[col].to_numpy())

@@ -228,3 +228,25 @@ def test_a_typo_in_the_analysis_plan_fails_when_the_protocol_is_loaded(tmp_path)
     f.write_text((ROOT / DEMO).read_text().replace("\nalpha = 0.05", "\nalpha = 0.7", 1))
     with pytest.raises(PlanError, match=r"protocol demo \(file .*typo.toml\) \[analysis\]: alpha"):
         load_protocol(f)
+
+
+@pytest.mark.parametrize("reply", [
+    np.zeros((2, 63)),  # fewer samples than asked
+    np.zeros(128),  # one flat block
+    [[0.0] * 64, [0.0] * 60],  # ragged channels
+    None,  # nothing
+])
+def test_a_wrong_shaped_or_malformed_record_is_an_instrument_fault_of_the_digitizer(reply):
+    from corrlab.errors import InstrumentError
+
+    p = small_protocol()
+    spec = make_schedule(p)[0]
+    healthy = Answers(p)
+
+    def answer(msg):
+        return reply if isinstance(msg, Call) and (msg.role, msg.verb) == ("digitizer", "acquire") else healthy(msg)
+
+    with pytest.raises(InstrumentError) as err:
+        run_listing(trial_plan(p, spec), answer)
+    assert err.value.role == "digitizer"
+    assert str(err.value).startswith("digitizer: ") and "(2, 64)" in str(err.value) and "\n" not in str(err.value)
