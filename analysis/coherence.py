@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from corrlab.analysis._validation import as_float_array, as_series_list, check_positive_int
-from corrlab.analysis.results import Result
+from corrlab.results import Result
 from corrlab.errors import PlanError
 
 __all__ = ["CoherenceResult", "welch_coherence", "overlap_correlations", "effective_segments"]

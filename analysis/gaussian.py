@@ -74,7 +74,7 @@ from corrlab.analysis._validation import (
     check_rng,
     same_length,
 )
-from corrlab.analysis.results import ConfidenceInterval, Result
+from corrlab.results import ConfidenceInterval, Result
 from corrlab.errors import DatasetError, PlanError
 
 __all__ = [

@@ -94,7 +94,7 @@ from corrlab.analysis._validation import (
     same_length,
 )
 from corrlab.analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
-from corrlab.analysis.results import ConfidenceInterval, Result
+from corrlab.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
 __all__ = [
@@ -116,7 +116,7 @@ class IntervalResult(Result):
     Fields
     ------
     estimate : the statistic on all the data (also ``statistic``).
-    ci : :class:`corrlab.analysis.results.ConfidenceInterval` (``confidence_interval()``).
+    ci : :class:`corrlab.results.ConfidenceInterval` (``confidence_interval()``).
     standard_error : the resampling standard error of ``estimate`` (rescaled for
         subsampling).
     n_trials : trials per sample (a tuple when there are several samples).

@@ -39,7 +39,7 @@ from corrlab.analysis.pipeline import (
     analyze_trials,
     read_dataset,
 )
-from corrlab.analysis.results import Result, to_jsonable
+from corrlab.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
 
 SUMMARY_COLUMNS = ("run_id", "n_trials", "mi_main", "mi_ci_low", "mi_ci_high", "p_dependence",

@@ -68,7 +68,7 @@ from corrlab.analysis._validation import (
     same_length,
 )
 from corrlab.analysis.mi import ESTIMATORS, KSGEstimator, _mi_from_cross, _whiten, describe_estimator, normal_scores
-from corrlab.analysis.results import Result
+from corrlab.results import Result
 from corrlab.errors import PlanError
 
 __all__ = [

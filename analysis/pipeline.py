@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
-from corrlab.analysis.results import Result, to_jsonable
+from corrlab.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
 from corrlab.dataset import open_source
 

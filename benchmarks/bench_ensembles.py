@@ -1,4 +1,4 @@
-"""Benchmarks for the two-ensemble S^z S^z physics (corrlab.instruments.sim.ensembles).
+"""Benchmarks for the two-ensemble S^z S^z physics (corrlab.theory.ensembles).
 
     python benchmarks/bench_ensembles.py            # the issue's figures (about 15-30 minutes)
     python benchmarks/bench_ensembles.py --quick    # smaller sizes, a few minutes
@@ -60,7 +60,7 @@ def _warm_up() -> None:
     import scipy.linalg
     import scipy.stats  # noqa: F401
 
-    from corrlab.instruments.sim import ensembles
+    from corrlab.theory import ensembles
 
     ensembles.schmidt_spectrum(2000, 0.3)
     ensembles.schmidt_spectrum(2000, math.pi / 4)
@@ -85,7 +85,7 @@ def _measure(fn, *args):
 
 
 def job_entropy_fast(n, tau, tol):
-    from corrlab.instruments.sim.ensembles import schmidt_spectrum
+    from corrlab.theory.ensembles import schmidt_spectrum
 
     sp = schmidt_spectrum(n, tau, tol=tol)
     return {"entropy_bits": sp.entropy_bits(), "bound_bits": sp.entropy_error_bound(), "window_size": sp.window.size,
@@ -96,7 +96,7 @@ def job_entropy_dense(n, tau, kmin):
     """Dense baseline: build the same window's reduced density matrix (not timed) and eigvalsh it (timed)."""
     import numpy as np
 
-    from corrlab.instruments.sim.ensembles import _window_from_kmin, reduced_density_matrix
+    from corrlab.theory.ensembles import _window_from_kmin, reduced_density_matrix
 
     rho = reduced_density_matrix(n, tau, _window_from_kmin(n, kmin))
     t0 = time.perf_counter()
@@ -108,7 +108,7 @@ def job_entropy_dense(n, tau, kmin):
 
 
 def job_negativity_fast(n, tau, gamma_t, tol, window, max_sector_dim):
-    from corrlab.instruments.sim.ensembles import dephased_log_negativity
+    from corrlab.theory.ensembles import dephased_log_negativity
 
     r = dephased_log_negativity(n, tau, gamma_t, tol=tol, window=window, max_sector_dim=max_sector_dim)
     return {"log_negativity_bits": r.log_negativity_bits, "bound_bits": r.error_bound_bits,
@@ -120,7 +120,7 @@ def dense_partial_transpose_log_negativity(n, tau, gamma_t, kmin):
     """The dense baseline: the joint density matrix on the window, partially transposed, eigvalsh."""
     import numpy as np
 
-    from corrlab.instruments.sim.ensembles import _reduce_mod_pi, _window_amplitudes
+    from corrlab.theory.ensembles import _reduce_mod_pi, _window_amplitudes
 
     k = np.arange(kmin, n - kmin + 1)
     m = n - 2 * k
@@ -141,7 +141,7 @@ def job_negativity_dense(n, tau, gamma_t, kmin):
 
 
 def job_scan_fast(n, times, tol):
-    from corrlab.instruments.sim.ensembles import schmidt_spectrum, simulate_ensembles
+    from corrlab.theory.ensembles import schmidt_spectrum, simulate_ensembles
 
     sc = simulate_ensembles(n, times, tol=tol)
     win = schmidt_spectrum(n, times[0], tol=tol).window  # every point uses the same (auto) window
@@ -152,7 +152,7 @@ def job_scan_fast(n, times, tol):
 def job_scan_dense(n, times, kmin):
     import numpy as np
 
-    from corrlab.instruments.sim.ensembles import _window_from_kmin, reduced_density_matrix
+    from corrlab.theory.ensembles import _window_from_kmin, reduced_density_matrix
 
     out, eig_s, total_s = [], 0.0, 0.0
     win = _window_from_kmin(n, kmin)
@@ -222,7 +222,7 @@ def section_entropy(n, tau, tol, report):
 
 
 def section_negativity(n_target, tau, gamma_t, tol, dense_budget_s, max_sector_dim, report, big_ns=()):
-    from corrlab.instruments.sim.ensembles import choose_window
+    from corrlab.theory.ensembles import choose_window
 
     def kmin_for(n):
         return choose_window(n, tol * 1e-3, criterion="weight", exact_max_states=61).kmin

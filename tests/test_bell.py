@@ -11,7 +11,7 @@ import pytest
 
 from corrlab.analysis import bell
 from corrlab.errors import PlanError
-from corrlab.instruments.sim import qubits as q
+from corrlab.theory import qubits as q
 from tests.test_gaussian import sample_quadratures, tmst
 
 qt = pytest.importorskip("qutip")
@@ -44,28 +44,28 @@ def qutip_werner(V):
 # ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("V, expected", [(1.0, 2.828427), (0.8, 2.262742), (1 / math.sqrt(2), 2.000000)])
 def test_horodecki_werner(V, expected):
-    T = bell.correlation_tensor(bell.werner_state(V))
+    T = q.correlation_tensor(q.werner_state(V))
     assert np.allclose(T, qutip_tensor(qutip_werner(V)), atol=1e-12)
-    assert np.allclose(bell.werner_state(V), qutip_werner(V).full(), atol=1e-12)
-    assert bell.horodecki_max(T) == pytest.approx(expected, abs=5e-7)
-    assert bell.horodecki_max(T) == pytest.approx(2 * math.sqrt(2) * V, rel=1e-12)
+    assert np.allclose(q.werner_state(V), qutip_werner(V).full(), atol=1e-12)
+    assert q.horodecki_max(T) == pytest.approx(expected, abs=5e-7)
+    assert q.horodecki_max(T) == pytest.approx(2 * math.sqrt(2) * V, rel=1e-12)
 
 
 def test_horodecki_partially_entangled_state():
     a = math.pi / 8
     psi = qt.Qobj(np.array([math.cos(a), 0, 0, math.sin(a)]), dims=[[2, 2], [1, 1]])
-    T = bell.correlation_tensor(psi.full().ravel())
+    T = q.correlation_tensor(psi.full().ravel())
     assert np.allclose(T, qutip_tensor(psi), atol=1e-12)
-    assert bell.horodecki_max(T) == pytest.approx(2.449490, abs=5e-7)
+    assert q.horodecki_max(T) == pytest.approx(2.449490, abs=5e-7)
     # Horodecki's maximum is reached by explicit settings (Gisin): a in the x-z plane
     theta = math.atan(math.sin(2 * a))  # tan theta = t_x / t_z
-    A = bell.direction([0.0, math.pi / 2])
-    B = bell.direction([theta, -theta])
-    assert bell.chsh_from_tensor(T, A, B) == pytest.approx(2.449490, abs=5e-7)
+    A = q.direction([0.0, math.pi / 2])
+    B = q.direction([theta, -theta])
+    assert q.chsh_from_tensor(T, A, B) == pytest.approx(2.449490, abs=5e-7)
 
 
 def test_werner_thresholds_against_partial_transpose_and_chsh():
-    th = bell.werner_thresholds()
+    th = q.werner_thresholds()
     assert th.entangled == pytest.approx(1 / 3) and th.chsh == pytest.approx(1 / math.sqrt(2))
     assert (th.lhv_projective_2006, th.lhv_projective_2017, th.lhv_povm) == (0.6595, 0.6829, pytest.approx(5 / 12))
     assert th.lhv_povm < th.lhv_projective_2006 < th.lhv_projective_2017 < th.chsh
@@ -73,13 +73,13 @@ def test_werner_thresholds_against_partial_transpose_and_chsh():
         pt = qt.partial_transpose(qutip_werner(V), [0, 1])
         assert (min(pt.eigenenergies()) < -1e-12) == entangled
     for V in (th.chsh - 0.01, th.chsh + 0.01):
-        assert (bell.horodecki_max(bell.correlation_tensor(bell.werner_state(V))) > 2) == (V > th.chsh)
+        assert (q.horodecki_max(q.correlation_tensor(q.werner_state(V))) > 2) == (V > th.chsh)
     assert json.loads(json.dumps(th.to_dict()))["lhv_povm"] == pytest.approx(5 / 12)
 
 
 def test_monogamy_bound_values_and_big_spin_singlets():
-    assert [bell.monogamy_bound(r) for r in (2, 3, 4, 8)] == pytest.approx([2 / 3, 5 / 9, 1 / 2, 5 / 12])
-    assert bell.monogamy_bound(8) == pytest.approx(bell.werner_thresholds().lhv_povm)
+    assert [q.monogamy_bound(r) for r in (2, 3, 4, 8)] == pytest.approx([2 / 3, 5 / 9, 1 / 2, 5 / 12])
+    assert q.monogamy_bound(8) == pytest.approx(q.werner_thresholds().lhv_povm)
     # two big spins in a singlet reach the bound: built here in the qubit basis from QuTiP's
     # spin states (symmetric Dicke states) and reduced with QuTiP's ptrace
     for n in (2, 3):
@@ -88,10 +88,10 @@ def test_monogamy_bound_values_and_big_spin_singlets():
             total = total + (-1) ** k * qt.tensor(_dicke(n, k), _dicke(n, n - k))
         psi = (total / math.sqrt(n + 1)).unit()
         rho_pair = psi.ptrace([0, n])  # one spin from each region (all pairs are alike)
-        eff = bell.effective_two_qubit_state(psi.full().ravel(), range(n), range(n, 2 * n))
+        eff = q.effective_two_qubit_state(psi.full().ravel(), range(n), range(n, 2 * n))
         assert np.allclose(eff, rho_pair.full(), atol=1e-12)
-        assert bell.werner_visibility(eff) == pytest.approx(bell.monogamy_bound(n), abs=1e-12)
-        assert np.allclose(eff, bell.werner_state(bell.monogamy_bound(n)), atol=1e-12)
+        assert q.werner_visibility(eff) == pytest.approx(q.monogamy_bound(n), abs=1e-12)
+        assert np.allclose(eff, q.werner_state(q.monogamy_bound(n)), atol=1e-12)
 
 
 def _dicke(n, k):
@@ -115,7 +115,7 @@ def test_effective_state_against_qutip_ptrace():
                 rho = qt.rand_ket([2] * n, seed=int(rng.integers(1 << 30)))
                 arr = rho.full().ravel()
             ref = sum(_pair(rho, i, j) for i in ra for j in rb) / (len(ra) * len(rb))
-            ours = bell.effective_two_qubit_state(arr, ra, rb)
+            ours = q.effective_two_qubit_state(arr, ra, rb)
             assert np.allclose(ours, ref, atol=1e-12)
 
 
@@ -130,38 +130,38 @@ def _pair(rho, i, j):
 # ---------------------------------------------------------------------------------------
 def test_two_setting_lhv_sum_is_the_plane_norm_and_bounds_chsh():
     rng = np.random.default_rng(4)
-    T = bell.correlation_tensor(bell.werner_state(0.9))
-    xz_a = bell.direction([0.1, 1.3])
-    xz_b = bell.direction([-0.4, 2.0])
-    assert bell.two_setting_lhv_sum(T, xz_a, xz_b) == pytest.approx(2 * 0.81, abs=1e-12)
+    T = q.correlation_tensor(q.werner_state(0.9))
+    xz_a = q.direction([0.1, 1.3])
+    xz_b = q.direction([-0.4, 2.0])
+    assert q.two_setting_lhv_sum(T, xz_a, xz_b) == pytest.approx(2 * 0.81, abs=1e-12)
     for _ in range(50):
         rho = qt.rand_dm([2, 2], seed=int(rng.integers(1 << 30))).full()
-        T = bell.correlation_tensor(rho)
+        T = q.correlation_tensor(rho)
         A = rng.standard_normal((2, 3))
         B = rng.standard_normal((2, 3))
-        lhv = bell.two_setting_lhv_sum(T, A, B)
+        lhv = q.two_setting_lhv_sum(T, A, B)
         # independent construction of the planes: QR of the two setting vectors
         qa, _ = np.linalg.qr((A / np.linalg.norm(A, axis=1)[:, None]).T)
         qb, _ = np.linalg.qr((B / np.linalg.norm(B, axis=1)[:, None]).T)
         assert lhv == pytest.approx(np.sum((qa.T @ T @ qb) ** 2), abs=1e-12)
         # CHSH with settings in those planes is at most 2 sqrt(lhv sum)
-        assert abs(bell.chsh_from_tensor(T, A, B)) <= 2 * math.sqrt(lhv) + 1e-12
-        assert lhv <= bell.macroscopic_bell(rho, [0], [1]).lhv_sum_max + 1e-12
+        assert abs(q.chsh_from_tensor(T, A, B)) <= 2 * math.sqrt(lhv) + 1e-12
+        assert lhv <= q.macroscopic_bell(rho, [0], [1]).lhv_sum_max + 1e-12
     with pytest.raises(PlanError, match="span no plane"):
-        bell.two_setting_lhv_sum(T, [[0, 0, 1], [0, 0, -1]], B)
+        q.two_setting_lhv_sum(T, [[0, 0, 1], [0, 0, -1]], B)
 
 
 def test_plane_tensor_from_correlators_recovers_the_tensor():
     rng = np.random.default_rng(6)
     rho = qt.rand_dm([2, 2], seed=9).full()
-    T = bell.correlation_tensor(rho)
+    T = q.correlation_tensor(rho)
     ta, tb = rng.uniform(0, math.pi, 2), rng.uniform(0, math.pi, 2)
-    E = bell.direction(ta) @ T @ bell.direction(tb).T
+    E = q.direction(ta) @ T @ q.direction(tb).T
     plane = bell.plane_tensor_from_correlators(E, ta, tb)
     # direction(theta) = (sin, 0, cos): in-plane coordinates (cos, sin) are (z, x)
     assert np.allclose(plane, T[np.ix_([2, 0], [2, 0])], atol=1e-12)
     assert np.sum(plane ** 2) == pytest.approx(
-        bell.two_setting_lhv_sum(T, bell.direction(ta), bell.direction(tb)), abs=1e-12
+        q.two_setting_lhv_sum(T, q.direction(ta), q.direction(tb)), abs=1e-12
     )
 
 
@@ -176,7 +176,7 @@ def test_more_than_one_qubit_per_region_admits_lhv_random_states():
             state = q.random_state(n, rng, mixed=(k % 3 == 0), rank=(k % 4) + 1)
             qubits = rng.permutation(n)
             ra, rb = qubits[:na], qubits[na:na + nb]
-            res = bell.macroscopic_bell(state, ra, rb, a_settings=rng.standard_normal((2, 3)),
+            res = q.macroscopic_bell(state, ra, rb, a_settings=rng.standard_normal((2, 3)),
                                         b_settings=rng.standard_normal((2, 3)))
             assert res.lhv_sum <= res.lhv_sum_max + 1e-12
             assert res.lhv_sum_max <= 1 + 1e-12
@@ -193,7 +193,7 @@ def _max_lhv_sum(na, nb, restarts, seed):
     d = 1 << n
 
     def f(x):
-        T = bell.correlation_tensor(bell.effective_two_qubit_state(x[:d] + 1j * x[d:], range(na), range(na, n)))
+        T = q.correlation_tensor(q.effective_two_qubit_state(x[:d] + 1j * x[d:], range(na), range(na, n)))
         s = np.linalg.svd(T, compute_uv=False)
         return -(s[0] ** 2 + s[1] ** 2)
 
@@ -395,8 +395,8 @@ def test_input_validation():
         bell.chsh_test(a, a, s, s[::-1], setting_probabilities=((0.5, 0.6), (0.5, 0.5)))
     assert bell.binarize([0.0, -1e-9, 2.5]).tolist() == [1, -1, 1]
     with pytest.raises(PlanError, match="overlap"):
-        bell.effective_two_qubit_state(np.ones(8), [0, 1], [1, 2])
+        q.effective_two_qubit_state(np.ones(8), [0, 1], [1, 2])
     with pytest.raises(PlanError, match="R must be"):
-        bell.monogamy_bound(0)
+        q.monogamy_bound(0)
     with pytest.raises(PlanError, match="V must be"):
-        bell.werner_state(1.5)
+        q.werner_state(1.5)

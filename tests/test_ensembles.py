@@ -1,4 +1,4 @@
-"""Two atomic ensembles under S1^z S2^z (corrlab.instruments.sim.ensembles, corrlab simulate ensembles).
+"""Two atomic ensembles under S1^z S2^z (corrlab.theory.ensembles, corrlab simulate ensembles).
 
 Every value is checked against something the code does not compute itself: the reference
 values of the issue and of shared/notes/statistics-and-physics.md, closed forms, a brute-force
@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from corrlab.errors import PlanError
-from corrlab.instruments.sim import ensembles as E
+from corrlab.theory import ensembles as E
+from corrlab.theory.ensembles_figures import plot_crevasse
 
 LOG2_3 = math.log2(3)
 
@@ -575,5 +576,5 @@ def test_cli_crevasse(tmp_path):
 
 def test_crevasse_plot_is_written(tmp_path):
     path = tmp_path / "crevasse.png"
-    assert E.plot_crevasse(path, ns=(10, 50), steps=40, zoom_steps=20) == str(path)
+    assert plot_crevasse(path, ns=(10, 50), steps=40, zoom_steps=20) == str(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000

@@ -75,7 +75,7 @@ def werner_run(root, visibility):
 
 
 def test_werner_source_violates_chsh_at_v09_and_not_at_v06(tmp_path):
-    from corrlab.instruments.sim.qubits import true_chsh
+    from corrlab.theory.qubits import true_chsh
 
     strong = werner_run(tmp_path, 0.9)
     c = strong.nonclassicality["chsh"]

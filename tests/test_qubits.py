@@ -1,4 +1,4 @@
-"""The pure quantum samplers of the simulated worlds (corrlab.instruments.sim.qubits), against QuTiP
+"""The pure quantum samplers of the simulated worlds (corrlab.theory.qubits), against QuTiP
 and closed forms."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from corrlab.instruments.sim import qubits as q
+from corrlab.errors import PlanError
+from corrlab.theory import qubits as q
 
 qt = pytest.importorskip("qutip")
 
@@ -26,7 +27,7 @@ def qutip_werner(V):
 def test_werner_state_and_correlation_against_qutip():
     rng = np.random.default_rng(1)
     for V in (1.0, 0.8, 0.3, -0.2):
-        assert np.allclose(q.werner_density_matrix(V), qutip_werner(V).full(), atol=1e-12)
+        assert np.allclose(q.werner_state(V), qutip_werner(V).full(), atol=1e-12)
         for _ in range(5):
             ta, tb, pa, pb = rng.uniform(-math.pi, math.pi, 4)
             ref = qt.expect(qt.tensor(sigma_n(ta, pa), sigma_n(tb, pb)), qutip_werner(V))
@@ -217,7 +218,7 @@ def test_big_spin_singlet_effective_state_is_werner_at_the_monogamy_bound(n):
     psi = q.big_spin_singlet(n)
     eff = q.symmetric_effective_state(psi, n, n)
     V = (n + 2) / (3 * n)
-    assert np.allclose(eff, q.werner_density_matrix(V), atol=1e-9)
+    assert np.allclose(eff, q.werner_state(V), atol=1e-9)
 
 
 def test_large_big_spin_singlet_sampling():
@@ -249,11 +250,11 @@ def test_random_state_and_validation():
     w = np.linalg.eigvalsh(rho)
     assert np.trace(rho).real == pytest.approx(1.0) and w.min() > -1e-12 and np.sum(w > 1e-12) == 2
     assert np.allclose(rho, rho.conj().T)
-    with pytest.raises(ValueError, match="regions"):
+    with pytest.raises(PlanError, match="regions"):
         q.magnetization_distribution(v, [0, 1], [1, 2], 0.0, 0.0)
-    with pytest.raises(ValueError, match="V must be"):
+    with pytest.raises(PlanError, match="V must be"):
         q.sample_werner_outcomes(1.2, 0.0, 0.0, rng)
     with pytest.raises(TypeError, match="Generator"):
         q.sample_werner_outcomes(0.5, 0.0, 0.0, 42)
-    with pytest.raises(ValueError, match="amplitudes"):
+    with pytest.raises(PlanError, match="amplitudes"):
         q.symmetric_magnetization_distribution(np.ones(5), 2, 2, 0.0, 0.0)

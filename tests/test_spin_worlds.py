@@ -1,7 +1,7 @@
 """Spin worlds: regions of qubits and atomic ensembles, sampled exactly and graded end to end.
 
 References are independent of the worlds' code: explicit N-qubit states through
-``corrlab.instruments.sim.qubits`` / ``corrlab.analysis.bell``, QuTiP spin operators, closed forms (the
+``corrlab.theory.qubits`` / ``corrlab.analysis.bell``, QuTiP spin operators, closed forms (the
 singlet's ``-cos``, the binomial marginals); the end-to-end runs compare the analysis
 with ``truth()``, which the analysis never sees.
 """
@@ -106,7 +106,7 @@ def max_abs_chsh(e) -> float:
 
 # ------------------------------------------------------------------------ unit: the worlds
 def test_singlet_pairs_pmf_equals_the_explicit_state():
-    from corrlab.instruments.sim.qubits import magnetization_distribution
+    from corrlab.theory.qubits import magnetization_distribution
 
     singlet = np.array([0, 1, -1, 0]) / math.sqrt(2)
     # qubits (A0, A1, B0, B1): A0-B0 and A1-B1 in singlets
@@ -119,7 +119,7 @@ def test_singlet_pairs_pmf_equals_the_explicit_state():
 
 
 def test_spin_lattice_truth_against_analysis_bell():
-    from corrlab.analysis.bell import direction, macroscopic_bell, werner_state
+    from corrlab.theory.qubits import direction, macroscopic_bell, werner_state
 
     w = SpinLatticeWorld(BenchState(), seed=29, params={"state": "random", "n_a": 2, "n_b": 2})
     t = w.truth(CHSH_DEG)
@@ -195,7 +195,7 @@ def test_ensembles_truth_against_qutip():
     ("ensembles", {"n": 8, "tau": 0.3, "dephasing": 0.05, "convention": "spin-j"}, (90.0, 0.0)),
 ])
 def test_world_records_follow_the_exact_joint_distribution(kind, params, phases):
-    from corrlab.instruments.sim import ensembles, qubits
+    from corrlab.theory import ensembles, qubits
 
     w = make_world(BenchState(), kind=kind, seed=29, params={**params, "readout_noise_v": 1e-7})
     ta, tb = np.radians(phases)
@@ -275,7 +275,7 @@ def ensembles_dataset(tmp_path_factory):
 
 
 def test_one_qubit_per_region_in_a_singlet_is_werner_v1_through_the_bench(singlet_dataset, tmp_path):
-    from corrlab.instruments.sim.qubits import true_chsh
+    from corrlab.theory.qubits import true_chsh
 
     r = analyze(singlet_dataset)
     c = r.nonclassicality["chsh"]

@@ -26,7 +26,7 @@ class _TimeType(click.ParamType):
         if isinstance(value, float):
             return value
         from corrlab.errors import PlanError
-        from corrlab.instruments.sim.ensembles import parse_time
+        from corrlab.theory.ensembles import parse_time
 
         try:
             return parse_time(value)
@@ -80,7 +80,8 @@ def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window,
     corrlab simulate ensembles --n 20 --tau pi/4 --dephasing 0.05
     corrlab simulate ensembles --n 1000 --tau pi/2 --convention spin-j
     """
-    from corrlab.instruments.sim.ensembles import SPIN_OPERATOR, TIME_VARIABLE, parse_scan, plot_scan, simulate_ensembles
+    from corrlab.theory.ensembles import SPIN_OPERATOR, TIME_VARIABLE, parse_scan, simulate_ensembles
+    from corrlab.theory.ensembles_figures import plot_scan
 
     times = list(taus) + list(more_taus)
     if more_taus and not taus:
@@ -147,7 +148,7 @@ def crevasse(out, ns, convention, steps, tol):
     \b
     corrlab simulate crevasse docs/crevasse.png          # the README's figure (~1 min)
     """
-    from corrlab.instruments.sim.ensembles import plot_crevasse
+    from corrlab.theory.ensembles_figures import plot_crevasse
 
     kwargs = {"ns": ns} if ns else {}
     path = plot_crevasse(out, convention=convention, steps=steps, tol=tol, **kwargs)

@@ -7,7 +7,7 @@ the layer checks and the keyed randomness are the oscillator world's):
   Bell inequalities). Every qubit of a region is measured along that side's setting; a
   trial's outcome is the region's normalized magnetization ``M / N`` in ``[-1, 1]``.
 * ``ensembles``: two ensembles of ``n`` atoms entangled by ``H = J S1^z S2^z`` (the seed
-  paper on atomic ensembles, :mod:`corrlab.instruments.sim.ensembles`); a trial's outcome is the
+  paper on atomic ensembles, :mod:`corrlab.theory.ensembles`); a trial's outcome is the
   collective spin projection along the side's setting, normalized to ``[-1, 1]``
   (``S / N`` with ``S = n_a - n_b`` summed over the atoms, whatever the convention).
 
@@ -233,7 +233,7 @@ class SpinLatticeWorld(_MagnetizationWorld):
         gen = np.random.default_rng(_key(self.seed, "spin-lattice-state"))
         self.psi = None
         if choice == "random":
-            from corrlab.instruments.sim.qubits import random_state
+            from corrlab.theory.qubits import random_state
 
             self.psi = random_state(na + nb, gen)
         elif choice == "random_symmetric":
@@ -241,7 +241,7 @@ class SpinLatticeWorld(_MagnetizationWorld):
             v = gen.standard_normal(dim) + 1j * gen.standard_normal(dim)
             self.psi = v / np.linalg.norm(v)
         elif choice == "big_spin_singlet":
-            from corrlab.instruments.sim.qubits import big_spin_singlet
+            from corrlab.theory.qubits import big_spin_singlet
 
             self.psi = big_spin_singlet(na).astype(complex)
 
@@ -250,7 +250,7 @@ class SpinLatticeWorld(_MagnetizationWorld):
         return list(range(self.n_a)), list(range(self.n_a, self.n_a + self.n_b))
 
     def _joint(self, theta_a: float, theta_b: float):
-        from corrlab.instruments.sim import qubits
+        from corrlab.theory import qubits
 
         if self.choice == "random":
             ma, mb, pmf = qubits.magnetization_distribution(self.psi, *self.regions, theta_a, theta_b)
@@ -275,10 +275,10 @@ class SpinLatticeWorld(_MagnetizationWorld):
 
     def effective_state(self) -> np.ndarray:
         """The average of the pairwise reduced states over i in A, j in B (4x4)."""
-        from corrlab.instruments.sim import qubits
+        from corrlab.theory import qubits
 
         if self.choice == "singlet_pairs":
-            return qubits.werner_density_matrix(1.0 / self.n_a)
+            return qubits.werner_state(1.0 / self.n_a)
         if self.choice == "random":
             return qubits.effective_two_qubit_state(self.psi, *self.regions)
         return qubits.symmetric_effective_state(self.psi, self.n_a, self.n_b)
@@ -294,7 +294,7 @@ class SpinLatticeWorld(_MagnetizationWorld):
         the sign-binned ``correlators_sign`` and ``S_sign`` (None for singlet pairs beyond
         N = 200), and the local ``means``.
         """
-        from corrlab.instruments.sim.qubits import correlation_tensor
+        from corrlab.theory.qubits import correlation_tensor
 
         eff = self.effective_state()
         T = correlation_tensor(eff)
@@ -336,7 +336,7 @@ class EnsemblesWorld(_MagnetizationWorld):
     Parameters (``world.params``): ``n`` atoms per ensemble; ``tau`` = J t (the "bec" time;
     chi t = 4 tau in the "spin-j" convention); ``convention`` ("bec" or "spin-j"), which
     names the units of ``dephasing`` (Gamma t of collective dephasing, as in
-    :func:`corrlab.instruments.sim.ensembles.joint_distribution`; 0 = none) and of the spin values
+    :func:`corrlab.theory.ensembles.joint_distribution`; 0 = none) and of the spin values
     in ``truth()``; ``plane_a``, ``plane_b`` ("xz": the phase is the polar angle from +z
     towards +x; "xy": the azimuth from +x). The interaction correlates A's y with B's z (and
     A's z with B's y), so the default puts A's settings in the x-y plane and B's in the x-z
@@ -348,7 +348,7 @@ class EnsemblesWorld(_MagnetizationWorld):
                       "dephasing": 0.0, "plane_a": "xy", "plane_b": "xz"}
 
     def __init__(self, state: BenchState, *, seed: int, kind: str = "ensembles", params: dict | None = None):
-        from corrlab.instruments.sim import ensembles as ens
+        from corrlab.theory import ensembles as ens
 
         super().__init__(state, seed=seed, kind=kind, params=params)
         p = self.p
@@ -363,12 +363,12 @@ class EnsemblesWorld(_MagnetizationWorld):
     @property
     def time(self) -> float:
         """The convention's own time variable (tau, or chi t = 4 tau)."""
-        from corrlab.instruments.sim.ensembles import time_from_tau
+        from corrlab.theory.ensembles import time_from_tau
 
         return time_from_tau(self.p["tau"], self.p["convention"])
 
     def _distribution(self, angle_a: float, angle_b: float, planes: tuple[str, str]):
-        from corrlab.instruments.sim.ensembles import joint_distribution
+        from corrlab.theory.ensembles import joint_distribution
 
         p = self.p
         return joint_distribution(p["n"], self.time, angle_a, angle_b, plane=planes, convention=p["convention"],
@@ -401,7 +401,7 @@ class EnsemblesWorld(_MagnetizationWorld):
         correlators ``<S_A S_B> / N^2`` per setting pair, ``S``, the sign-binned
         ``correlators_sign`` and ``S_sign``, and the local ``means``.
         """
-        from corrlab.instruments.sim.ensembles import ensemble_point
+        from corrlab.theory.ensembles import ensemble_point
 
         p = self.p
         point = ensemble_point(p["n"], self.time, convention=p["convention"], dephasing=p["dephasing"] or None)

@@ -394,7 +394,7 @@ class WernerWorld(OscillatorWorld):
         return v * self.p["env_coherence"] if g["env"] else v
 
     def acquire(self) -> np.ndarray:
-        from corrlab.instruments.sim.qubits import sample_werner_outcomes
+        from corrlab.theory.qubits import sample_werner_outcomes
 
         d = self.state.digitizer
         g = self.record_geometry()
@@ -406,7 +406,7 @@ class WernerWorld(OscillatorWorld):
         return noise.astype(np.float32)
 
     def truth(self) -> dict:
-        from corrlab.instruments.sim.qubits import werner_true_values
+        from corrlab.theory.qubits import werner_true_values
 
         return {"kind": self.kind, **self.p, **werner_true_values(self.p["visibility"])}
 

@@ -1,6 +1,8 @@
-"""Pure quantum samplers for the simulated spin and Bell worlds (numpy only).
+"""Qubit theory: samplers of the simulated spin and Bell worlds, local bounds, Bell criteria.
 
-Nothing here knows about instruments, SCPI or the analysis: each function takes a state,
+The one copy of the two-qubit and LHV theory: the simulated worlds sample from it and the
+tests of the analysis compare with it. Nothing here knows about instruments, SCPI or the
+analysis; bad input raises :class:`corrlab.errors.PlanError` naming the argument. Each sampler takes a state,
 measurement settings and a ``numpy.random.Generator`` and returns outcomes with the
 Born-rule probabilities. The worlds wrap them; the ``true_*`` functions give the ground
 truth for tests and are never shown to the analysis.
@@ -27,19 +29,46 @@ permutation-symmetric subspace, e.g. :func:`big_spin_singlet`) are sampled exact
 ``(N_A + 1)(N_B + 1)``-dimensional Dicke basis (N in the thousands); for any state the
 magnetization correlations are those of the effective two-qubit state
 (:func:`effective_two_qubit_state` and :func:`symmetric_effective_state`).
+
+Macroscopic criteria (the seed paper on macroscopic Bell inequalities)
+----------------------------------------------------------------------
+Magnetization correlations between regions A and B, ``<M_A M_B> / (N_A N_B)``, are those of
+the *effective two-qubit state*, the average of the pairwise reduced states over ``i in A``,
+``j in B`` (:func:`effective_two_qubit_state`). Two-setting correlations admit a local
+model when the sum of squares of the correlation tensor in the plane of the settings is at
+most 1 (:func:`two_setting_lhv_sum`, Zukowski-Brukner). For rotationally invariant states
+the effective state is Werner with visibility ``V <= (R + 2) / (3 R)``,
+``R = max(N_A, N_B)`` (:func:`monogamy_bound`), to be compared with
+:func:`werner_thresholds`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import numbers
 
 import numpy as np
+
+from corrlab.errors import PlanError
+from corrlab.results import Result
+from corrlab.validation import as_float_array
 
 __all__ = [
     "CHSH_ANGLES",
     "direction",
-    "werner_density_matrix",
+    "PAULI",
+    "werner_state",
+    "werner_visibility",
+    "werner_thresholds",
+    "WernerThresholds",
+    "horodecki_max",
+    "chsh_from_tensor",
+    "two_setting_lhv_sum",
+    "monogamy_bound",
+    "macroscopic_bell",
+    "MacroscopicBellResult",
     "werner_correlation",
     "sample_werner_outcomes",
     "true_chsh",
@@ -58,10 +87,11 @@ __all__ = [
     "symmetric_true_values",
 ]
 
-_SX = np.array([[0, 1], [1, 0]], dtype=complex)
-_SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
-_SZ = np.array([[1, 0], [0, -1]], dtype=complex)
-_PAULI = (_SX, _SY, _SZ)
+PAULI = (
+    np.array([[0, 1], [1, 0]], dtype=complex),
+    np.array([[0, -1j], [1j, 0]], dtype=complex),
+    np.array([[1, 0], [0, -1]], dtype=complex),
+)
 _PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 #: (theta_a, theta_b) settings in the x-z plane giving S = 2 sqrt(2) V for the Werner
@@ -69,11 +99,10 @@ _PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))
 CHSH_ANGLES = ((0.0, math.pi / 2), (-3 * math.pi / 4, 3 * math.pi / 4))
 
 
-def _check_v(V: float) -> float:
-    V = float(V)
-    if not -1 / 3 <= V <= 1:
-        raise ValueError(f"Werner visibility V must be in [-1/3, 1]; got {V!r}")
-    return V
+def _check_v(V) -> float:
+    if isinstance(V, bool) or not isinstance(V, numbers.Real) or not -1 / 3 <= V <= 1:
+        raise PlanError(f"V must be a number in [-1/3, 1] (Werner visibility); got {V!r}")
+    return float(V)
 
 
 def _rng(rng) -> np.random.Generator:
@@ -83,29 +112,40 @@ def _rng(rng) -> np.random.Generator:
 
 
 def direction(theta, phi=0.0) -> np.ndarray:
-    """Unit vector(s) ``(sin theta cos phi, sin theta sin phi, cos theta)``."""
+    """Unit vector(s) ``(sin theta cos phi, sin theta sin phi, cos theta)``: angle ``theta``
+    from z towards x (settings "in the x-z plane" have ``phi = 0``)."""
     th = np.asarray(theta, dtype=float)
     ph = np.broadcast_to(np.asarray(phi, dtype=float), th.shape)
     return np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=-1)
 
 
-def _arrangement(arrangement) -> tuple[int, int]:
+def check_arrangement(arrangement) -> tuple[int, int]:
     if arrangement is None:
         return (1, 1)
-    pair = tuple(int(v) for v in arrangement)
-    if len(pair) != 2 or any(v not in (0, 1) for v in pair):
-        raise ValueError(f"arrangement must be a (setting_a, setting_b) pair in {{0, 1}}^2; got {arrangement!r}")
+    try:
+        pair = tuple(int(v) for v in arrangement)
+        if len(pair) != 2 or any(v not in (0, 1) for v in pair) or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in arrangement
+        ):
+            raise ValueError
+    except (TypeError, ValueError) as exc:
+        raise PlanError(
+            f"arrangement must be the (setting_a, setting_b) pair with the minus sign, one of "
+            f"(0, 0), (0, 1), (1, 0), (1, 1); got {arrangement!r}"
+        ) from exc
     return pair
 
 
 # ---------------------------------------------------------------------------------------
 # two qubits: Werner and general
 # ---------------------------------------------------------------------------------------
-def werner_density_matrix(V: float) -> np.ndarray:
-    """``V |psi-><psi-| + (1 - V) I / 4``."""
+_SINGLET = np.array([0, 1, -1, 0], dtype=complex) / math.sqrt(2)
+
+
+def werner_state(V: float) -> np.ndarray:
+    """``V |psi-><psi-| + (1 - V) I / 4`` (correlation tensor ``-V I``, ``S_max = 2 sqrt(2) V``)."""
     V = _check_v(V)
-    s = np.array([0, 1, -1, 0], dtype=complex) / math.sqrt(2)
-    return V * np.outer(s, s.conj()) + (1 - V) * np.eye(4) / 4
+    return V * np.outer(_SINGLET, _SINGLET.conj()) + (1 - V) * np.eye(4) / 4
 
 
 def werner_correlation(V: float, theta_a, theta_b, phi_a=0.0, phi_b=0.0) -> np.ndarray:
@@ -132,22 +172,48 @@ def sample_werner_outcomes(V: float, theta_a, theta_b, rng, *, phi_a=0.0, phi_b=
 
 def true_chsh(V: float, theta_a=CHSH_ANGLES[0], theta_b=CHSH_ANGLES[1], *, arrangement=None) -> float:
     """The quantum CHSH value of the Werner state for the two angles of each side."""
-    minus = _arrangement(arrangement)
+    minus = check_arrangement(arrangement)
     ta, tb = np.asarray(theta_a, float), np.asarray(theta_b, float)
     return float(sum((-1 if (s, t) == minus else 1) * werner_correlation(V, ta[s], tb[t]) for s, t in _PAIRS))
 
 
+def _as_density(rho, name: str = "rho", dim: int | None = None) -> np.ndarray:
+    """A density matrix from a density matrix or a state vector; checks shape and trace."""
+    try:
+        arr = np.asarray(rho, dtype=complex)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{name} must be a numeric state vector or density matrix") from exc
+    if arr.ndim == 1:
+        norm = np.vdot(arr, arr).real
+        if not norm > 0:
+            raise PlanError(f"{name} is a zero vector")
+        arr = np.outer(arr, arr.conj()) / norm
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise PlanError(f"{name} must be a state vector or a square density matrix; got shape {arr.shape}")
+    d = arr.shape[0]
+    if dim is not None and d != dim:
+        raise PlanError(f"{name} must have dimension {dim}; got {d}")
+    if d < 2 or d & (d - 1):
+        raise PlanError(f"{name} must act on qubits (dimension a power of 2); got {d}")
+    if not np.all(np.isfinite(arr)):
+        raise PlanError(f"{name} has non-finite entries")
+    tr = np.trace(arr).real
+    if abs(tr - 1) > 1e-8 or np.max(np.abs(arr - arr.conj().T)) > 1e-8:
+        raise PlanError(f"{name} must be Hermitian with unit trace (trace {tr:.6g})")
+    return arr
+
+
 def correlation_tensor(rho) -> np.ndarray:
-    """``T_kl = Tr(rho sigma_k (x) sigma_l)`` of a two-qubit density matrix."""
-    rho = np.asarray(rho, dtype=complex)
-    return np.array([[np.trace(rho @ np.kron(a, b)).real for b in _PAULI] for a in _PAULI])
+    """``T_kl = Tr(rho sigma_k (x) sigma_l)`` (k, l = x, y, z) of a two-qubit state (real 3x3)."""
+    r = _as_density(rho, dim=4)
+    return np.array([[np.trace(r @ np.kron(sk, sl)).real for sl in PAULI] for sk in PAULI])
 
 
 def _bloch(rho) -> tuple[np.ndarray, np.ndarray]:
     rho = np.asarray(rho, dtype=complex)
     eye = np.eye(2)
-    ra = np.array([np.trace(rho @ np.kron(p, eye)).real for p in _PAULI])
-    rb = np.array([np.trace(rho @ np.kron(eye, p)).real for p in _PAULI])
+    ra = np.array([np.trace(rho @ np.kron(p, eye)).real for p in PAULI])
+    rb = np.array([np.trace(rho @ np.kron(eye, p)).real for p in PAULI])
     return ra, rb
 
 
@@ -225,17 +291,16 @@ def _check_state(state, n_min: int = 2):
     arr = np.asarray(state, dtype=complex)
     d = arr.shape[0]
     if arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape != (d, d)) or d < 4 or d & (d - 1):
-        raise ValueError(f"state must be an N-qubit state vector or density matrix; got shape {arr.shape}")
+        raise PlanError(f"state must be an N-qubit state vector or density matrix; got shape {arr.shape}")
     if arr.ndim == 1:
         arr = arr / np.linalg.norm(arr)
     return arr, int(round(math.log2(d)))
 
 
 def _check_regions(regions_a, regions_b, n: int) -> tuple[list[int], list[int]]:
-    ra, rb = [int(q) for q in regions_a], [int(q) for q in regions_b]
-    allq = ra + rb
-    if not ra or not rb or len(set(allq)) != len(allq) or any(q < 0 or q >= n for q in allq):
-        raise ValueError(f"regions must be non-empty, disjoint qubit indices in 0..{n - 1}; got {ra}, {rb}")
+    ra, rb = _regions(regions_a, "regions_a", n), _regions(regions_b, "regions_b", n)
+    if set(ra) & set(rb):
+        raise PlanError(f"regions_a and regions_b overlap: {sorted(set(ra) & set(rb))}")
     return ra, rb
 
 
@@ -273,7 +338,7 @@ def _sample_grouped(theta_a, theta_b, phi_a, phi_b, rng, dist):
     pa = np.broadcast_to(np.asarray(phi_a, float), ta.shape)
     pb = np.broadcast_to(np.asarray(phi_b, float), tb.shape)
     if ta.shape != tb.shape or ta.ndim != 1:
-        raise ValueError("theta_a and theta_b must be 1-D per-trial angles of one length")
+        raise PlanError("theta_a and theta_b must be 1-D per-trial angles of one length")
     keys = np.stack([ta, tb, pa, pb], axis=1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -302,21 +367,73 @@ def sample_magnetizations(state, regions_a, regions_b, theta_a, theta_b, rng, *,
     )
 
 
-def effective_two_qubit_state(state, regions_a, regions_b) -> np.ndarray:
-    """The average of the pairwise reduced states over ``i in A``, ``j in B`` (4x4)."""
-    arr, n = _check_state(state)
-    ra, rb = _check_regions(regions_a, regions_b, n)
+def _n_qubits(dim: int) -> int:
+    return int(round(math.log2(dim)))
+
+
+def _regions(regions, name: str, n: int) -> list[int]:
+    try:
+        out = [int(q) for q in regions]
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{name} must be a sequence of qubit indices") from exc
+    if not out:
+        raise PlanError(f"{name} must name at least one qubit")
+    if len(set(out)) != len(out) or any(q < 0 or q >= n for q in out):
+        raise PlanError(f"{name} must hold distinct qubit indices in 0..{n - 1}; got {out}")
+    return out
+
+
+def _pair_state(rho: np.ndarray, i: int, j: int, n: int) -> np.ndarray:
+    """Reduced density matrix of qubits (i, j) (in that order) of an n-qubit density matrix."""
+    t = rho.reshape((2,) * (2 * n))
+    rest = [q for q in range(n) if q not in (i, j)]
+    perm = [i, j, *rest, n + i, n + j, *(n + q for q in rest)]
+    r = 1 << len(rest)
+    t = np.transpose(t, perm).reshape(4, r, 4, r)
+    return np.einsum("arbr->ab", t)
+
+
+def _as_state(rho):
+    """``(vector, None)`` for a state vector, ``(None, density)`` for a density matrix."""
+    arr = np.asarray(rho)
+    if arr.ndim == 1:
+        try:
+            vec = np.asarray(rho, dtype=complex)
+        except (TypeError, ValueError) as exc:
+            raise PlanError("rho must be a numeric state vector or density matrix") from exc
+        d = len(vec)
+        if d < 2 or d & (d - 1):
+            raise PlanError(f"rho must act on qubits (dimension a power of 2); got {d}")
+        nrm = math.sqrt(np.vdot(vec, vec).real)
+        if not (nrm > 0 and np.all(np.isfinite(vec))):
+            raise PlanError("rho is a zero or non-finite state vector")
+        return vec / nrm, None
+    return None, _as_density(rho)
+
+
+def effective_two_qubit_state(rho, regions_a, regions_b) -> np.ndarray:
+    """The average of the two-qubit reduced states over ``i in regions_a``, ``j in regions_b``.
+
+    ``rho`` is an N-qubit state vector or density matrix (qubit 0 the leftmost factor).
+    Its correlation tensor gives the magnetization correlations
+    ``<M_A(a) M_B(b)> / (N_A N_B) = a . T_eff . b`` of the two regions.
+    """
+    vec, dens = _as_state(rho)
+    dim = len(vec) if vec is not None else dens.shape[0]
+    n = _n_qubits(dim)
+    ra = _regions(regions_a, "regions_a", n)
+    rb = _regions(regions_b, "regions_b", n)
+    if set(ra) & set(rb):
+        raise PlanError(f"regions_a and regions_b overlap: {sorted(set(ra) & set(rb))}")
     acc = np.zeros((4, 4), dtype=complex)
     for i in ra:
         for j in rb:
-            rest = [q for q in range(n) if q not in (i, j)]
-            if arr.ndim == 1:
-                m = np.transpose(arr.reshape((2,) * n), [i, j, *rest]).reshape(4, -1)
+            if vec is not None:
+                rest = [q for q in range(n) if q not in (i, j)]
+                m = np.transpose(vec.reshape((2,) * n), [i, j, *rest]).reshape(4, -1)
                 acc += m @ m.conj().T
             else:
-                t = np.transpose(arr.reshape((2,) * (2 * n)), [i, j, *rest, n + i, n + j, *(n + q for q in rest)])
-                r = 1 << len(rest)
-                acc += np.einsum("arbr->ab", t.reshape(4, r, 4, r))
+                acc += _pair_state(dens, i, j, n)
     return acc / (len(ra) * len(rb))
 
 
@@ -364,7 +481,7 @@ def big_spin_singlet(n: int) -> np.ndarray:
     """
     n = int(n)
     if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
+        raise PlanError(f"n must be >= 1; got {n}")
     psi = np.zeros((n + 1, n + 1))
     for k in range(n + 1):
         psi[k, n - k] = (-1) ** k
@@ -374,7 +491,7 @@ def big_spin_singlet(n: int) -> np.ndarray:
 def _check_symmetric(psi, n_a: int, n_b: int) -> np.ndarray:
     arr = np.asarray(psi, dtype=complex)
     if arr.shape != ((n_a + 1) * (n_b + 1),):
-        raise ValueError(
+        raise PlanError(
             f"psi must have (N_A + 1)(N_B + 1) = {(n_a + 1) * (n_b + 1)} Dicke amplitudes; got {arr.shape}"
         )
     return (arr / np.linalg.norm(arr)).reshape(n_a + 1, n_b + 1)
@@ -420,9 +537,9 @@ def symmetric_effective_state(psi, n_a: int, n_b: int) -> np.ndarray:
     eye = np.eye(2)
     rho = np.kron(eye, eye).astype(complex)
     for k in range(3):
-        rho += ra[k] * np.kron(_PAULI[k], eye) + rb[k] * np.kron(eye, _PAULI[k])
+        rho += ra[k] * np.kron(PAULI[k], eye) + rb[k] * np.kron(eye, PAULI[k])
         for m in range(3):
-            rho += T[k, m] * np.kron(_PAULI[k], _PAULI[m])
+            rho += T[k, m] * np.kron(PAULI[k], PAULI[m])
     return rho / 4
 
 
@@ -430,7 +547,7 @@ def symmetric_effective_state(psi, n_a: int, n_b: int) -> np.ndarray:
 # ground truth for tests
 # ---------------------------------------------------------------------------------------
 def _tensor_values(T: np.ndarray, theta_a, theta_b, arrangement) -> dict:
-    minus = _arrangement(arrangement)
+    minus = check_arrangement(arrangement)
     na, nb = direction(np.asarray(theta_a, float)), direction(np.asarray(theta_b, float))
     e = na @ T @ nb.T
     s = float(sum((-1 if (u, v) == minus else 1) * e[u, v] for u, v in _PAIRS))
@@ -473,3 +590,148 @@ def symmetric_true_values(psi, n_a: int, n_b: int, theta_a, theta_b, *, arrangem
     out = _tensor_values(correlation_tensor(eff), theta_a, theta_b, arrangement)
     out["effective_state"] = eff
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# local hidden variable bounds, Werner thresholds, the macroscopic Bell criteria
+# ---------------------------------------------------------------------------------------
+def _as_tensor(T) -> np.ndarray:
+    arr = as_float_array(T, "T", ndim=2, min_size=3)
+    if arr.shape != (3, 3):
+        raise PlanError(f"T must be the 3x3 correlation tensor; got shape {arr.shape}")
+    return arr
+
+
+def horodecki_max(T) -> float:
+    """The largest CHSH value over all settings: ``2 sqrt(t1^2 + t2^2)``, t1, t2 the two
+    largest singular values of the correlation tensor (Horodecki^3 1995)."""
+    s = np.linalg.svd(_as_tensor(T), compute_uv=False)
+    return float(2.0 * math.sqrt(s[0] ** 2 + s[1] ** 2))
+
+
+def _unit_pair(settings, name: str) -> np.ndarray:
+    arr = as_float_array(settings, name, ndim=2, min_size=2)
+    if arr.shape != (2, 3):
+        raise PlanError(f"{name} must be two 3-vectors (shape (2, 3)); got shape {arr.shape}")
+    norms = np.linalg.norm(arr, axis=1)
+    if np.any(norms < 1e-12):
+        raise PlanError(f"{name} has a zero vector")
+    return arr / norms[:, None]
+
+
+def chsh_from_tensor(T, a_settings, b_settings, *, arrangement=None) -> float:
+    """CHSH value of ``E(s, t) = a_s . T . b_t`` for the given setting vectors (each (2, 3))."""
+    T = _as_tensor(T)
+    a = _unit_pair(a_settings, "a_settings")
+    b = _unit_pair(b_settings, "b_settings")
+    minus = check_arrangement(arrangement)
+    return float(sum((-1.0 if (s, t) == minus else 1.0) * a[s] @ T @ b[t] for s, t in _PAIRS))
+
+
+def _plane_basis(pair: np.ndarray, name: str) -> np.ndarray:
+    x = pair[0] + pair[1]
+    y = pair[0] - pair[1]
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx < 1e-9 or ny < 1e-9:
+        raise PlanError(f"{name}: the two settings are parallel or antiparallel and span no plane")
+    return np.stack([x / nx, y / ny])
+
+
+def two_setting_lhv_sum(T, a_settings, b_settings) -> float:
+    """``sum_{k,l in {x,y}} T_kl^2`` in the planes of the settings (Zukowski-Brukner).
+
+    ``x`` and ``y`` of each side lie along the sum and the difference of its two (unit)
+    setting vectors. A value ``<= 1`` means the four two-setting correlations admit a local
+    hidden variable model; the value does not depend on the basis chosen inside the planes.
+    """
+    T = _as_tensor(T)
+    pa = _plane_basis(_unit_pair(a_settings, "a_settings"), "a_settings")
+    pb = _plane_basis(_unit_pair(b_settings, "b_settings"), "b_settings")
+    t2 = pa @ T @ pb.T
+    return float(np.sum(t2 * t2))
+
+
+def werner_visibility(rho) -> float:
+    """The visibility of the Werner state with the same singlet fidelity: ``(4 F - 1) / 3``.
+
+    Twirling (``U (x) U`` averaged over all U) maps any two-qubit state onto that Werner
+    state; for a rotationally invariant state this is its own ``V``.
+    """
+    r = _as_density(rho, dim=4)
+    f = float(np.real(_SINGLET.conj() @ r @ _SINGLET))
+    return (4 * f - 1) / 3
+
+
+@dataclasses.dataclass(frozen=True)
+class WernerThresholds(Result):
+    """Visibility thresholds of the two-qubit Werner state.
+
+    entangled: V > 1/3 (PPT). chsh: CHSH violated iff V > 1/sqrt(2). lhv_projective_2006:
+    a local model for all projective measurements exists for V <= 0.6595 (Acin, Gisin,
+    Toner 2006, from Grothendieck's constant). lhv_projective_2017: improved to 0.6829
+    (Hirsch et al. 2017; Diviansky et al. 2017). lhv_povm: a local model for all POVMs for
+    V <= 5/12 (Barrett 2002).
+    """
+
+    entangled: float = 1.0 / 3.0
+    chsh: float = 1.0 / math.sqrt(2.0)
+    lhv_projective_2006: float = 0.6595
+    lhv_projective_2017: float = 0.6829
+    lhv_povm: float = 5.0 / 12.0
+
+
+def werner_thresholds() -> WernerThresholds:
+    """The known Werner-visibility thresholds (see :class:`WernerThresholds`)."""
+    return WernerThresholds()
+
+
+def monogamy_bound(R) -> float:
+    """``(R + 2) / (3 R)``: the largest Werner visibility of the effective state of regions
+    with ``R = max(N_A, N_B)`` spins for rotationally invariant states (two big spins in a
+    singlet reach it). R = 2: 2/3, 3: 5/9, 4: 1/2, 8: 5/12."""
+    if isinstance(R, bool) or not isinstance(R, numbers.Integral) or R < 1:
+        raise PlanError(f"R must be an integer >= 1 (the larger region's number of spins); got {R!r}")
+    return (R + 2) / (3 * R)
+
+
+@dataclasses.dataclass(frozen=True)
+class MacroscopicBellResult(Result):
+    """The seed paper's criteria for the effective two-qubit state of two regions.
+
+    ``tensor``: its correlation tensor; ``S_max``: Horodecki maximum; ``lhv_sum_max``:
+    ``t1^2 + t2^2``, the two-setting sum in the best pair of planes (``<= 1``: every
+    two-setting experiment on magnetizations has a local model); ``lhv_sum``: the sum in
+    the planes of the given settings (None without settings); ``visibility``: the twirled
+    Werner visibility; ``monogamy_bound``: ``(R + 2) / (3 R)`` (binding for rotationally
+    invariant states only); ``n_a``, ``n_b``: region sizes.
+    """
+
+    effective_state: np.ndarray
+    tensor: np.ndarray
+    S_max: float
+    lhv_sum_max: float
+    lhv_sum: float | None
+    visibility: float
+    monogamy_bound: float
+    n_a: int
+    n_b: int
+
+
+def macroscopic_bell(rho, regions_a, regions_b, *, a_settings=None, b_settings=None) -> MacroscopicBellResult:
+    """Effective state of two regions and the seed paper's criteria in one call."""
+    eff = effective_two_qubit_state(rho, regions_a, regions_b)
+    T = correlation_tensor(eff)
+    s = np.linalg.svd(T, compute_uv=False)
+    lhv = None
+    if a_settings is not None or b_settings is not None:
+        if a_settings is None or b_settings is None:
+            raise PlanError("give both a_settings and b_settings, or neither")
+        lhv = two_setting_lhv_sum(T, a_settings, b_settings)
+    na, nb = len(list(regions_a)), len(list(regions_b))
+    eff.setflags(write=False)
+    T.setflags(write=False)
+    return MacroscopicBellResult(
+        effective_state=eff, tensor=T, S_max=horodecki_max(T), lhv_sum_max=float(s[0] ** 2 + s[1] ** 2),
+        lhv_sum=lhv, visibility=werner_visibility(eff), monogamy_bound=monogamy_bound(max(na, nb)),
+        n_a=na, n_b=nb,
+    )
