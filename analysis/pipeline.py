@@ -15,7 +15,7 @@ checks. The verdict follows DESIGN.md's ladder:
    of vacuum-calibrated quadratures) is violated and no signalling is detected.
 
 ``level`` is the highest rung whose own test holds; detected signalling caps it at
-``dependence``.
+``dependence``. The family, Holm and the grading are :func:`corrlab.analysis.ladder.grade`'s.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 
 from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
 from corrlab.results import Result, to_jsonable
+from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key
 from corrlab.errors import DatasetError, PlanError
 from corrlab.dataset import open_source
 
@@ -132,16 +133,6 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
 
 
 # ============================================================================ results
-
-
-@dataclass(frozen=True)
-class Verdict(Result):
-    level: str
-    dependence: bool
-    protocol_specific: bool
-    signalling_detected: bool
-    nonclassical: bool
-    reasons: list[str]
 
 
 @dataclass(frozen=True)
@@ -276,7 +267,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     from corrlab.analysis.bell import chsh_test
     from corrlab.analysis.gaussian import gaussian_entanglement
     from corrlab.analysis.intervals import mi_difference_interval, mi_interval
-    from corrlab.analysis.nosignalling import drift_test, holm, no_signalling_test
+    from corrlab.analysis.nosignalling import drift_test, no_signalling_test
     from corrlab.analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
 
     say = progress or (lambda msg: None)
@@ -346,7 +337,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
 
     # -- per condition: MI with intervals, and the dependence test ---------------------
     cond_out: dict[str, dict] = {}
-    dependence_p = None
     for cond in conditions:
         entry: dict[str, Any] = {"n_trials": sizes[cond], "f_rate": float(data.f[data.select(cond)].mean())}
         cond_out[cond] = entry
@@ -365,8 +355,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         test = result("dependence", cond)
         entry.update(pvalue=test.pvalue, n_resamples=test.n_resamples, test=test.method, statistic=test.statistic)
         details["nulls"][cond] = (test.statistic, test.null_distribution)
-        if cond == "main":
-            dependence_p = test.pvalue
 
     # -- controls: main against each control ------------------------------------------------
     controls_out = []
@@ -397,7 +385,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
 
     # -- non-classicality ----------------------------------------------------------------------
     nonclassical: dict[str, Any] = {"gaussian": None, "chsh": None, "macroscopic": None, "not_applicable": {}}
-    gauss_p = chsh_p = None
     if calibration is None:
         nonclassical["not_applicable"]["log_negativity"] = "no vacuum calibration (manifest calibration or --vacuum-variance)"
     elif not data.quadratures.get("main"):
@@ -420,7 +407,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         except (DatasetError, PlanError) as exc:  # an unphysical matrix is an error, not a number
             nonclassical["not_applicable"]["log_negativity"] = f"not computed: {exc}"
         else:
-            gauss_p = g.pvalue
             nonclassical["gaussian"] = {"log_negativity": g.log_negativity_corrected, "ci": list(g.ci),
                                         "log_negativity_raw": g.log_negativity, "bias": g.bias,
                                         "bias_statement": g.bias_statement, "pvalue": g.pvalue,
@@ -437,7 +423,6 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         minus = tuple(the_plan.chsh_minus)
         c = chsh_test(oa, ob, data.setting_a[sel], data.setting_b[sel], arrangement=minus,
                       confidence_level=the_plan.confidence_level)
-        chsh_p = c.pvalue_bound
         nonclassical["chsh"] = {"S": c.S, "se": c.se, "pvalue": c.pvalue_bound, "pvalue_normal": c.pvalue,
                                 "ci": list(c.ci), "bound_method": c.bound_method, "n_trials": c.n_trials,
                                 "correlators": c.correlators}
@@ -459,70 +444,25 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         except PlanError as exc:
             nonclassical["not_applicable"]["macroscopic"] = f"not computed: {exc}"
 
-    # -- the family, Holm, the verdict ----------------------------------------------------------
-    family: list[tuple[str, float]] = []
-    if "dependence" in the_plan.confirmatory and dependence_p is not None:
-        family.append(("dependence", dependence_p))
-    if "controls" in the_plan.confirmatory:
-        family += [(f"controls:{c['control']}", c["pvalue"]) for c in controls_out]
-    if "no_signalling" in the_plan.confirmatory:
-        family += [(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) for t in ns_tests]
-    if "chsh" in the_plan.confirmatory and chsh_p is not None:
-        family.append(("chsh", chsh_p))
-    if "log_negativity" in the_plan.confirmatory and gauss_p is not None:
-        family.append(("log_negativity", gauss_p))
-    # Two families, each Holm-corrected as the plan declares: the evidence the ladder climbs on
-    # (dependence, controls, witnesses), and the no-signalling checks, whose rejection is a
-    # warning, so that a clean experiment is not flagged at eight times alpha by chance.
-    adj: dict[str, float] = {}
-    for members in ([f for f in family if not f[0].startswith("no_signalling:")],
-                    [f for f in family if f[0].startswith("no_signalling:")]):
-        if not members:
-            continue
-        ps = [p for _, p in members]
-        qs = holm(ps, alpha=alpha).pvalues if the_plan.multiplicity == "holm" else ps
-        adj.update({name: float(q) for (name, _), q in zip(members, qs)})
-    fam = [(name, float(p), adj[name]) for name, p in family]
-
-    def passes(name: str, raw: float | None) -> bool:
-        """Evidence counts only as the plan's confirmatory family declared it (Holm-adjusted)."""
-        q = adj.get(name)
-        return q is not None and q < alpha
-
-    def warns(name: str, raw: float | None) -> bool:
-        """Signalling counts whether or not the plan made it confirmatory (it can only lower the level)."""
-        q = adj.get(name, raw)
-        return q is not None and q < alpha
-
+    # -- the family, Holm, the verdict (corrlab.analysis.ladder) ---------------------------------
+    graded = grade(cond_out["main"], controls_out, ns_tests, nonclassical, alpha=alpha,
+                   confirmatory=the_plan.confirmatory, multiplicity=the_plan.multiplicity,
+                   no_signalling_margin=the_plan.no_signalling_margin, exploratory=is_exploratory,
+                   preregistered=preregistered)
+    adj = graded.adjusted
     for t in ns_tests:
-        t["pvalue_holm"] = adj.get(f"no_signalling:{t['side']}:{t['condition']}")
+        t["pvalue_holm"] = adj.get(no_signalling_key(t))
     for c in controls_out:
-        c["pvalue_holm"] = adj.get(f"controls:{c['control']}")
+        c["pvalue_holm"] = adj.get(control_key(c))
     cond_out["main"]["pvalue_holm"] = adj.get("dependence")
-    signalling = any(warns(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) for t in ns_tests)
-    dependence = passes("dependence", dependence_p)
-    controls_ok = bool(controls_out) and all(passes(f"controls:{c['control']}", c["pvalue"]) for c in controls_out)
-    protocol_specific = dependence and controls_ok and not signalling
-    chsh_ok = chsh_p is not None and passes("chsh", chsh_p)
-    gauss_ok = gauss_p is not None and passes("log_negativity", gauss_p) and nonclassical["gaussian"]["ci"][0] > 0
-    nonclassical_ok = (chsh_ok or gauss_ok) and not signalling
-    reasons = _reasons(the_plan, cond_out, controls_out, ns_tests, nonclassical, dependence, controls_ok, signalling,
-                       chsh_ok, gauss_ok, adj, is_exploratory, preregistered)
-    if nonclassical_ok:
-        level = "nonclassical"
-    elif protocol_specific:
-        level = "protocol-specific"
-    elif dependence:
-        level = "dependence"
-    else:
-        level = "none"
-    verdict = Verdict(level, dependence, protocol_specific, signalling, nonclassical_ok, reasons)
+    verdict = graded.verdict
     details["coherence"] = _coherence(data, the_plan, coh)
     return AnalysisResults(
         run_id=ctx.run_id, dataset_sha256=ctx.dataset_sha256, plan_sha256=sha, plan=the_plan.to_json(),
         alpha=alpha, exploratory=is_exploratory, preregistered=preregistered, conditions=cond_out,
-        controls=controls_out, no_signalling={"tests": ns_tests, "signalling_detected": signalling, "drift": drift},
-        nonclassicality=nonclassical, verdict=verdict, family=fam, details=details)
+        controls=controls_out,
+        no_signalling={"tests": ns_tests, "signalling_detected": verdict.signalling_detected, "drift": drift},
+        nonclassicality=nonclassical, verdict=verdict, family=graded.family, details=details)
 
 
 # ====================================================================== resampling tasks
@@ -655,57 +595,3 @@ def _coherence(data: TrialData, plan: AnalysisPlan, coh) -> dict:
         except PlanError:
             continue
     return out
-
-
-def _fmt_p(p) -> str:
-    return "n/a" if p is None else (f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}")
-
-
-def _reasons(plan, cond_out, controls_out, ns_tests, nonclassical, dependence, controls_ok, signalling, chsh_ok,
-             gauss_ok, adj, exploratory, preregistered) -> list[str]:
-    r = []
-    if exploratory:
-        r.append("EXPLORATORY: analysed with a plan other than the one recorded at acquisition; "
-                 "these p-values do not carry pre-registered weight")
-    if not preregistered:
-        r.append("no pre-registered plan was recorded with these data (default or supplied plan)")
-    main = cond_out["main"]
-    mi = main["mi"]
-    est = mi.get("estimate")
-    r.append(f"dependence in main: MI {est:.3g} nats, permutation p = {_fmt_p(main['pvalue'])} "
-             f"(Holm {_fmt_p(adj.get('dependence'))}) over {main['n_trials']} trials -> "
-             f"{'independence rejected' if dependence else 'independence not rejected'} at alpha = {plan.alpha}"
-             if est is not None else "dependence in main: too few trials")
-    if not controls_out:
-        r.append("no control conditions: protocol-specificity cannot be tested")
-    for c in controls_out:
-        q = adj.get(f"controls:{c['control']}")
-        ok = q is not None and q < plan.alpha
-        d = c["mi_difference"]
-        span = (f"{d['estimate']:.3g} nats [{d['ci'][0]:.3g}, {d['ci'][1]:.3g}]" if d["estimate"] is not None
-                else d["method"])
-        r.append(f"main vs {c['control']}: MI difference {span}, p = {_fmt_p(c['pvalue'])} "
-                 f"(Holm {_fmt_p(c.get('pvalue_holm'))}) -> {'main exceeds it' if ok else 'not shown to exceed it'}")
-    sig = [t for t in ns_tests if adj.get(f"no_signalling:{t['side']}:{t['condition']}", t["pvalue"]) < plan.alpha]
-    if sig:
-        worst = min(sig, key=lambda t: t["pvalue"])
-        r.append(f"SIGNALLING DETECTED: side {worst['side']}'s marginal depends on the remote setting in "
-                 f"{worst['condition']} (p = {_fmt_p(worst['pvalue'])}, difference {worst['difference']:.3g}); "
-                 "the verdict is capped at 'dependence' (a leak or drift, not a correlation)")
-    elif ns_tests:
-        eq = sum(1 for t in ns_tests if t["equivalent"])
-        r.append(f"no signalling detected in {len(ns_tests)} test(s); {eq} shown equivalent within the margin "
-                 f"{plan.no_signalling_margin} (TOST)")
-    if nonclassical["chsh"] is not None:
-        c = nonclassical["chsh"]
-        r.append(f"CHSH: S = {c['S']:.3f} +- {c['se']:.3f}, p(S <= 2) = {_fmt_p(c['pvalue'])} (bound valid without "
-                 f"i.i.d.) -> {'violated' if chsh_ok else 'not violated: a local model can account for these outcomes'}")
-    if nonclassical["gaussian"] is not None:
-        g = nonclassical["gaussian"]
-        r.append(f"log negativity E_N = {g['log_negativity']:.3f} nats [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] "
-                 f"(bias-corrected) -> {'entangled' if gauss_ok else 'not shown entangled'}")
-    for name, why in nonclassical["not_applicable"].items():
-        r.append(f"{name}: not applicable ({why})")
-    if dependence and not (chsh_ok or gauss_ok):
-        r.append("dependence alone is never entanglement: a classical common cause produces it too")
-    return r

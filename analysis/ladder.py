@@ -1,0 +1,197 @@
+"""The evidence ladder of DESIGN.md: the confirmatory family, Holm, the verdict and its reasons.
+
+:func:`grade` takes plain data (the results' sections as the pipeline writes them, and the
+plan fields that matter) and returns the family with its adjusted p-values, the verdict and
+the reasons, so the ladder can be tested alone with hand-made p-values.
+
+The confirmatory tests (the plan's ``confirmatory``) are corrected with Holm in two
+families: the evidence (dependence, each control, the witnesses) and the no-signalling
+checks. The rungs:
+
+1. dependence: main's trial-level permutation test rejects independence;
+2. protocol-specific: dependence, main's MI exceeds every control's, and no signalling is
+   detected;
+3. nonclassical: a witness (CHSH with randomized settings, or positive log negativity of
+   vacuum-calibrated quadratures) is violated and no signalling is detected.
+
+``level`` is the highest rung whose own test holds; detected signalling caps it at
+``dependence``. Evidence counts only as the plan's confirmatory family declared it; a
+no-signalling test counts whether or not the plan made it confirmatory (it can only lower
+the level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Sequence
+
+from corrlab.results import Result
+
+LEVELS = ("none", "dependence", "protocol-specific", "nonclassical")
+
+
+@dataclass(frozen=True)
+class Verdict(Result):
+    level: str
+    dependence: bool
+    protocol_specific: bool
+    signalling_detected: bool
+    nonclassical: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Grading(Result):
+    """What :func:`grade` found: the family ``(name, pvalue, adjusted)``, the adjusted
+    p-values by name (Holm, or the raw ones when the plan's multiplicity is not Holm), and
+    the verdict."""
+
+    family: list
+    adjusted: dict
+    verdict: Verdict
+
+
+def control_key(control: dict) -> str:
+    """The family name of a control's test (``controls:<condition>``)."""
+    return f"controls:{control['control']}"
+
+
+def no_signalling_key(test: dict) -> str:
+    """The family name of a no-signalling test (``no_signalling:<side>:<condition>``)."""
+    return f"no_signalling:{test['side']}:{test['condition']}"
+
+
+def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], nonclassicality: dict, *,
+          alpha: float, confirmatory: Sequence[str], multiplicity: str = "holm", no_signalling_margin: float,
+          exploratory: bool = False, preregistered: bool = True) -> Grading:
+    """The family, its Holm adjustment, the level and the reasons.
+
+    Parameters
+    ----------
+    main : the results' ``conditions["main"]``: ``pvalue`` (None: too few trials),
+        ``n_trials``, ``mi`` with ``estimate``.
+    controls : the results' ``controls``: ``control``, ``pvalue``, ``mi_difference``
+        (``estimate``, ``ci``, ``method``).
+    no_signalling : the results' ``no_signalling["tests"]``: ``side``, ``condition``,
+        ``pvalue``, ``difference``, ``equivalent``.
+    nonclassicality : the results' ``nonclassicality``: ``chsh`` (``S``, ``se``, ``pvalue``)
+        or None, ``gaussian`` (``log_negativity``, ``ci``, ``pvalue``) or None, and
+        ``not_applicable`` (name -> why).
+    alpha, confirmatory, multiplicity, no_signalling_margin : the plan's.
+    exploratory, preregistered : how the plan was chosen (named in the reasons).
+    """
+    chsh, gaussian = nonclassicality.get("chsh"), nonclassicality.get("gaussian")
+    dependence_p = main.get("pvalue")
+    chsh_p = chsh["pvalue"] if chsh is not None else None
+    gauss_p = gaussian["pvalue"] if gaussian is not None else None
+    family: list[tuple[str, float]] = []
+    if "dependence" in confirmatory and dependence_p is not None:
+        family.append(("dependence", dependence_p))
+    if "controls" in confirmatory:
+        family += [(control_key(c), c["pvalue"]) for c in controls]
+    if "no_signalling" in confirmatory:
+        family += [(no_signalling_key(t), t["pvalue"]) for t in no_signalling]
+    if "chsh" in confirmatory and chsh_p is not None:
+        family.append(("chsh", chsh_p))
+    if "log_negativity" in confirmatory and gauss_p is not None:
+        family.append(("log_negativity", gauss_p))
+    # Two families, each Holm-corrected as the plan declares: the evidence the ladder climbs on
+    # (dependence, controls, witnesses), and the no-signalling checks, whose rejection is a
+    # warning, so that a clean experiment is not flagged at eight times alpha by chance.
+    adj: dict[str, float] = {}
+    for members in ([f for f in family if not f[0].startswith("no_signalling:")],
+                    [f for f in family if f[0].startswith("no_signalling:")]):
+        if not members:
+            continue
+        ps = [p for _, p in members]
+        if multiplicity == "holm":
+            from corrlab.analysis.nosignalling import holm
+
+            qs = holm(ps, alpha=alpha).pvalues
+        else:
+            qs = ps
+        adj.update({name: float(q) for (name, _), q in zip(members, qs)})
+    fam = [(name, float(p), adj[name]) for name, p in family]
+
+    def passes(name: str) -> bool:
+        """Evidence counts only as the plan's confirmatory family declared it (Holm-adjusted)."""
+        q = adj.get(name)
+        return q is not None and q < alpha
+
+    def warns(name: str, raw: float | None) -> bool:
+        """Signalling counts whether or not the plan made it confirmatory (it can only lower the level)."""
+        q = adj.get(name, raw)
+        return q is not None and q < alpha
+
+    signalling = any(warns(no_signalling_key(t), t["pvalue"]) for t in no_signalling)
+    dependence = passes("dependence")
+    controls_ok = bool(controls) and all(passes(control_key(c)) for c in controls)
+    protocol_specific = dependence and controls_ok and not signalling
+    chsh_ok = chsh_p is not None and passes("chsh")
+    gauss_ok = gauss_p is not None and passes("log_negativity") and gaussian["ci"][0] > 0
+    nonclassical_ok = (chsh_ok or gauss_ok) and not signalling
+    reasons = _reasons(main, controls, no_signalling, nonclassicality, adj, alpha=alpha,
+                       no_signalling_margin=no_signalling_margin, dependence=dependence, chsh_ok=chsh_ok,
+                       gauss_ok=gauss_ok, exploratory=exploratory, preregistered=preregistered)
+    if nonclassical_ok:
+        level = "nonclassical"
+    elif protocol_specific:
+        level = "protocol-specific"
+    elif dependence:
+        level = "dependence"
+    else:
+        level = "none"
+    return Grading(fam, adj, Verdict(level, dependence, protocol_specific, signalling, nonclassical_ok, reasons))
+
+
+def _fmt_p(p) -> str:
+    return "n/a" if p is None else (f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}")
+
+
+def _reasons(main, controls, ns_tests, nonclassical, adj, *, alpha, no_signalling_margin, dependence, chsh_ok,
+             gauss_ok, exploratory, preregistered) -> list[str]:
+    r = []
+    if exploratory:
+        r.append("EXPLORATORY: analysed with a plan other than the one recorded at acquisition; "
+                 "these p-values do not carry pre-registered weight")
+    if not preregistered:
+        r.append("no pre-registered plan was recorded with these data (default or supplied plan)")
+    mi = main["mi"]
+    est = mi.get("estimate")
+    r.append(f"dependence in main: MI {est:.3g} nats, permutation p = {_fmt_p(main['pvalue'])} "
+             f"(Holm {_fmt_p(adj.get('dependence'))}) over {main['n_trials']} trials -> "
+             f"{'independence rejected' if dependence else 'independence not rejected'} at alpha = {alpha}"
+             if est is not None else "dependence in main: too few trials")
+    if not controls:
+        r.append("no control conditions: protocol-specificity cannot be tested")
+    for c in controls:
+        q = adj.get(control_key(c))
+        ok = q is not None and q < alpha
+        d = c["mi_difference"]
+        span = (f"{d['estimate']:.3g} nats [{d['ci'][0]:.3g}, {d['ci'][1]:.3g}]" if d["estimate"] is not None
+                else d["method"])
+        r.append(f"main vs {c['control']}: MI difference {span}, p = {_fmt_p(c['pvalue'])} "
+                 f"(Holm {_fmt_p(q)}) -> {'main exceeds it' if ok else 'not shown to exceed it'}")
+    sig = [t for t in ns_tests if adj.get(no_signalling_key(t), t["pvalue"]) < alpha]
+    if sig:
+        worst = min(sig, key=lambda t: t["pvalue"])
+        r.append(f"SIGNALLING DETECTED: side {worst['side']}'s marginal depends on the remote setting in "
+                 f"{worst['condition']} (p = {_fmt_p(worst['pvalue'])}, difference {worst['difference']:.3g}); "
+                 "the verdict is capped at 'dependence' (a leak or drift, not a correlation)")
+    elif ns_tests:
+        eq = sum(1 for t in ns_tests if t["equivalent"])
+        r.append(f"no signalling detected in {len(ns_tests)} test(s); {eq} shown equivalent within the margin "
+                 f"{no_signalling_margin} (TOST)")
+    if nonclassical.get("chsh") is not None:
+        c = nonclassical["chsh"]
+        r.append(f"CHSH: S = {c['S']:.3f} +- {c['se']:.3f}, p(S <= 2) = {_fmt_p(c['pvalue'])} (bound valid without "
+                 f"i.i.d.) -> {'violated' if chsh_ok else 'not violated: a local model can account for these outcomes'}")
+    if nonclassical.get("gaussian") is not None:
+        g = nonclassical["gaussian"]
+        r.append(f"log negativity E_N = {g['log_negativity']:.3f} nats [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] "
+                 f"(bias-corrected) -> {'entangled' if gauss_ok else 'not shown entangled'}")
+    for name, why in nonclassical.get("not_applicable", {}).items():
+        r.append(f"{name}: not applicable ({why})")
+    if dependence and not (chsh_ok or gauss_ok):
+        r.append("dependence alone is never entanglement: a classical common cause produces it too")
+    return r
