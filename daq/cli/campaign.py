@@ -83,7 +83,7 @@ def status_cmd(file):
 
     from corrlab.daq.campaign import Campaign
 
-    camp = Campaign.load(file)
+    camp = Campaign.load(file, check=False)  # the morning report reads the state, even if a file broke since
     state = camp.read_state()
     console = Console(highlight=False)
     if state is None:
