@@ -1,0 +1,43 @@
+"""Importing data recorded elsewhere into a v1 dataset (``corrlab import``); see :mod:`.assemble`."""
+
+from corrlab.daq.importer.assemble import (
+    CHUNK_ROWS,
+    DEFAULTS,
+    DESTINATIONS,
+    EXTENSIONS,
+    EXTRA,
+    FLOATS,
+    FORMATS,
+    PART_ROWS,
+    PART_TRIALS,
+    REQUIRED,
+    check_mapping,
+    default_run_id,
+    detect_format,
+    import_dataset,
+    parse_mapping,
+    parse_pymeasure_header,
+    read_mapping_file,
+    resolve_mapping,
+)
+
+__all__ = [
+    "CHUNK_ROWS",
+    "DEFAULTS",
+    "DESTINATIONS",
+    "EXTENSIONS",
+    "EXTRA",
+    "FLOATS",
+    "FORMATS",
+    "PART_ROWS",
+    "PART_TRIALS",
+    "REQUIRED",
+    "check_mapping",
+    "default_run_id",
+    "detect_format",
+    "import_dataset",
+    "parse_mapping",
+    "parse_pymeasure_header",
+    "read_mapping_file",
+    "resolve_mapping",
+]
