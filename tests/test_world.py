@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -85,6 +86,35 @@ def test_a_trial_depends_only_on_seed_trial_and_settings():
     first = [w.temperature("A") for _ in range(3)]
     w.begin_record(9)
     assert [w.temperature("A") for _ in range(3)] == first
+
+
+def test_the_whole_seed_keys_the_world():
+    # Seeds up to 2**63 are accepted and the schedule uses all of a seed's bits; seeds that differ
+    # only above bit 32 must give different worlds too (they used to give the same one).
+    from corrlab.instruments.sim.spin_worlds import SpinLatticeWorld
+
+    def record(seed):
+        w = make_world(configured_state(points=256), kind="drift", seed=seed)
+        w.begin_record(3)
+        temps = [w.temperature("A") for _ in range(3)]
+        deliver(w, (1, 0, 1, 1), (1, 0, 1, 1))
+        return temps, w.acquire()
+
+    def lattice(seed):
+        return SpinLatticeWorld(BenchState(), seed=seed, params={"state": "random", "n_a": 2, "n_b": 2}).psi
+
+    for low in (7, 2**32 - 1):
+        temps, rec = record(low)
+        for seed in (low + 2**32, low + 2**40, low + 2**62, low - 2**32):
+            other_temps, other_rec = record(seed)
+            assert other_temps != temps and not np.array_equal(other_rec, rec), seed
+            assert not np.allclose(lattice(seed), lattice(low)), seed
+    np.testing.assert_array_equal(record(2**40 + 7)[1], record(2**40 + 7)[1])  # still reproducible
+    # seeds below 2**32 keep the worlds (and recorded numbers) they always had: the legacy key
+    w = make_world(configured_state(), kind="independent", seed=2**32 - 1)
+    w.begin_record(5)
+    legacy = np.random.default_rng([2**32 - 1, 5, zlib.crc32(b"noise")]).standard_normal(4)
+    np.testing.assert_array_equal(w.rng("noise").standard_normal(4), legacy)
 
 
 def _windowed_means(kind, conditions, n_trials=300, seed=11, **params):

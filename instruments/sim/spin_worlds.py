@@ -52,7 +52,7 @@ import numpy as np
 
 from corrlab.errors import PlanError
 from corrlab.instruments.sim.state import BenchState
-from corrlab.instruments.sim.world import OscillatorWorld, _key, ou_paths
+from corrlab.instruments.sim.world import OscillatorWorld, keyed_rng, ou_paths
 
 __all__ = ["SpinLatticeWorld", "EnsemblesWorld", "SPIN_STATES", "make_spin_world"]
 
@@ -230,7 +230,7 @@ class SpinLatticeWorld(_MagnetizationWorld):
             raise PlanError(f"world.params: state 'random' is sampled exactly for n_a + n_b <= {EXACT_MAX_QUBITS} "
                             f"qubits; got {na + nb} (use 'random_symmetric' for large regions)")
         self.n_a, self.n_b, self.choice = na, nb, choice
-        gen = np.random.default_rng(_key(self.seed, "spin-lattice-state"))
+        gen = keyed_rng(self.seed, "spin-lattice-state")
         self.psi = None
         if choice == "random":
             from corrlab.theory.qubits import random_state

@@ -27,7 +27,8 @@ Reproducibility: a world runs on its own clock. Every random draw is keyed by
 ``(seed, trial, purpose, ...)`` where the trial is the digitizer's record tag (the runner
 writes the trial index there first thing in a trial), so a trial's data depend only on
 the seed, the trial index and the instrument settings: a repeated or resumed trial gives
-the same samples.
+the same samples. All of the seed counts (:func:`keyed_rng`): seeds that differ only above
+bit 32 give different worlds, as they give different schedules.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def _key(*parts: Any) -> list[int]:
         else:
             out.append(int(p) & 0xFFFFFFFF)
     return out
+
+
+def _seed_spawn_key(seed: int) -> tuple[int, ...]:
+    """The seed's bits above the low 32 (which :func:`_key` keeps), as a SeedSequence spawn key.
+
+    Empty for ``0 <= seed < 2**32``, so those seeds give the worlds (and the recorded numbers)
+    they always gave; any other seed adds its high part, tagged by sign, so seeds that differ
+    only above bit 32 (the schedule uses all of a seed's bits) are different worlds.
+    """
+    high = int(seed) >> 32
+    if high == 0:
+        return ()
+    return (1, high) if high > 0 else (2, -high)
+
+
+def keyed_rng(seed: int, *parts: Any) -> np.random.Generator:
+    """The generator keyed by ``(seed, *parts)``: the whole seed, every part."""
+    return np.random.default_rng(np.random.SeedSequence(_key(seed, *parts), spawn_key=_seed_spawn_key(seed)))
 
 
 def occupation(temperature_k: float, frequency_hz: float) -> float:
@@ -160,7 +179,7 @@ class OscillatorWorld:
 
     # -- keyed randomness ----------------------------------------------------------
     def rng(self, *purpose: Any) -> np.random.Generator:
-        return np.random.default_rng(_key(self.seed, self.ctx.trial, *purpose))
+        return keyed_rng(self.seed, self.ctx.trial, *purpose)
 
     # -- trial bookkeeping -------------------------------------------------------------
     def begin_record(self, tag: int) -> None:
@@ -188,7 +207,7 @@ class OscillatorWorld:
         if not amp:
             return 0.0
         period = self.p["drift_period_trials"]
-        phase = np.random.default_rng(_key(self.seed, "drift-phase")).uniform(0, 2 * math.pi)
+        phase = keyed_rng(self.seed, "drift-phase").uniform(0, 2 * math.pi)
         return float(amp * math.sin(2 * math.pi * self.ctx.trial / period + phase))
 
     def excursion_offset(self, read_index: int) -> float:
