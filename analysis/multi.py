@@ -39,11 +39,9 @@ from corrlab.analysis.pipeline import (
     analyze_trials,
     read_dataset,
 )
+from corrlab.analysis.render import SUMMARY_COLUMNS, summary_row  # the table's row (rendering); re-exported
 from corrlab.results import Result, to_jsonable
 from corrlab.errors import DatasetError, PlanError
-
-SUMMARY_COLUMNS = ("run_id", "n_trials", "mi_main", "mi_ci_low", "mi_ci_high", "p_dependence",
-                   "p_controls_max", "signalling", "level")
 
 
 def expand_datasets(args: Sequence[str | Path]) -> list[Path]:
@@ -73,17 +71,6 @@ def expand_datasets(args: Sequence[str | Path]) -> list[Path]:
     if not unique:
         raise DatasetError("no datasets given")
     return unique
-
-
-def summary_row(res: dict) -> dict:
-    """One line of the cross-dataset table from a results dict (v1 contract)."""
-    main = res["conditions"]["main"]
-    ctrl = [c["pvalue"] for c in res["controls"] if c.get("pvalue") is not None]
-    ci = main["mi"].get("ci") or [None, None]
-    return {"run_id": res["dataset"]["run_id"], "n_trials": main["n_trials"], "mi_main": main["mi"]["estimate"],
-            "mi_ci_low": ci[0], "mi_ci_high": ci[1], "p_dependence": main.get("pvalue"),
-            "p_controls_max": max(ctrl) if ctrl else None,
-            "signalling": res["no_signalling"]["signalling_detected"], "level": res["verdict"]["level"]}
 
 
 @dataclass(frozen=True)

@@ -246,11 +246,22 @@ def _write_page(path, title: str, parts: list[str]) -> None:
 # ------------------------------------------------------------------------ many datasets
 
 MANY_HEADERS = ("run", "trials", "MI main", "CI", "p dependence", "max p controls", "signalling", "level")
+SUMMARY_COLUMNS = ("run_id", "n_trials", "mi_main", "mi_ci_low", "mi_ci_high", "p_dependence",
+                   "p_controls_max", "signalling", "level")
+
+
+def summary_row(res: dict) -> dict:
+    """One line of the cross-dataset table from a results dict (v1 contract)."""
+    main = res["conditions"]["main"]
+    ctrl = [c["pvalue"] for c in res["controls"] if c.get("pvalue") is not None]
+    ci = main["mi"].get("ci") or [None, None]
+    return {"run_id": res["dataset"]["run_id"], "n_trials": main["n_trials"], "mi_main": main["mi"]["estimate"],
+            "mi_ci_low": ci[0], "mi_ci_high": ci[1], "p_dependence": main.get("pvalue"),
+            "p_controls_max": max(ctrl) if ctrl else None,
+            "signalling": res["no_signalling"]["signalling_detected"], "level": res["verdict"]["level"]}
 
 
 def _many_rows(many) -> list[list[str]]:
-    from corrlab.analysis.multi import summary_row
-
     rows = list(many.datasets)
     if many.pooled is not None:
         rows.append(summary_row(many.pooled.to_dict()))
