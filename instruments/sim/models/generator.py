@@ -1,0 +1,273 @@
+"""The Agilent/Keysight 33500 two-channel generator (role ``generator``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from corrlab.instruments.sim.models.base import (
+    CommandError, Unrecognised, _bad_data, _illegal, _out_of_range, _to_float, _to_int, reset_dataclass,
+)
+from corrlab.instruments.sim.models.scpi import Call, ScpiModel, _boolean, _keyword, _number, _sci
+from corrlab.instruments.sim.state import GeneratorChannelState
+
+
+_SHAPES = ("SINusoid", "SQUare", "TRIangle", "RAMP", "PULSe", "PRBS", "NOISe", "ARB", "DC")
+_ARB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,11}$")
+_ARB_MIN_POINTS = 8
+_ARB_MAX_POINTS = 65_536  # per waveform without the MEM option
+_VOLATILE_POINTS = 1_048_576  # volatile memory per channel
+
+
+class Agilent33500Model(ScpiModel):
+    """Agilent/Keysight 33522 two-channel generator (channel 1 = side A, 2 = side B).
+
+    Serves the instrument-level forms (``FUNC``, ``FREQ`` ... act on channel 1) and the
+    channel forms (``SOUR{ch}:...``, ``OUTP{ch}``) of everything ``Agilent33500`` and
+    ``Agilent33500Channel`` send: shape, frequency, amplitude (+unit, high/low levels),
+    offset, phase, square/ramp/pulse parameters, output and load, burst state/mode/period/
+    cycles, arb selection/advance/filter/sample rate, ``DATA:VOL:CLE``, ``DATA:ARB:DAC``
+    (name, 8-65536 values in [-32767, 32767]) and ``DATA:ARB`` (floats in [-1, 1], stored as
+    DAC values) into the channel's volatile memory, ``DATA:VOL:CAT?``, ``TRIG:SOUR``,
+    ``OUTP:TRIG``, ``PHAS:SYNC``, ``DISP:TEXT``, ``SYST:BEEP``; ``*TRG`` counts a trigger
+    and calls ``world.trigger()``; ``*OPC?`` answers 1 (``*WAI`` returns at once).
+
+    Numbers are answered in the 33500 style (``+1.000000000000000E+03``); ``FUNC:ARB?``
+    answers the quoted name as SCPI string data. Out-of-range values are refused with
+    ``-222`` (the setting keeps its value). Not simulated: the real ``*TRG`` acts only with
+    ``TRIG:SOUR BUS`` (here every ``*TRG`` reaches the world; the source is stored), and
+    amplitude/offset interlocks.
+    """
+
+    name = "Agilent33500"
+    terminator = b"\n"
+    idn = "Agilent Technologies,33522A,SIM0000001,2.03-1.19-2.00-52-00"
+
+    def scpi_registers(self) -> dict[str, str]:
+        return self.state.generator.channels[1].registers
+
+    def reset(self) -> None:
+        for ch in self.state.generator.channels.values():
+            reset_dataclass(ch, keep=("arb_data",))
+
+    def trigger(self) -> None:
+        self.state.generator.trigger_count += 1
+        self.world.trigger()
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------
+    def ch(self, call: Call, node: str = "SOUR") -> GeneratorChannelState:
+        n = call.sfx.get(node, 1)
+        if n not in self.state.generator.channels:
+            raise CommandError(-114, f"Header suffix out of range;channel {n}")
+        return self.state.generator.channels[n]
+
+    def field(self, attr: str, parse: Callable[[str], Any], fmt: Callable[[Any], str], node: str = "SOUR"):
+        def handler(call: Call):
+            c = self.ch(call, node)
+            if call.query:
+                return fmt(getattr(c, attr))
+            setattr(c, attr, parse(call.one(attr)))
+            return None
+
+        return handler
+
+    def register(self, key: str, default: str, parse: Callable[[str], str], fmt: Callable[[str], str] = str,
+                 node: str = "SOUR"):
+        def handler(call: Call):
+            c = self.ch(call, node)
+            if call.query:
+                return fmt(c.registers.get(key, default))
+            c.registers[key] = parse(call.one(key))
+            return None
+
+        return handler
+
+    @staticmethod
+    def num(what: str, lo: float, hi: float, default: float | None = None) -> Callable[[str], float]:
+        return lambda text: _number(text, what, lo, hi, default)
+
+    @staticmethod
+    def num_reg(what: str, lo: float, hi: float, default: float | None = None) -> Callable[[str], str]:
+        return lambda text: repr(_number(text, what, lo, hi, default))
+
+    @staticmethod
+    def kw(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+        return lambda text: _keyword(text, choices, what)
+
+    @staticmethod
+    def sci_reg(value: str) -> str:
+        return _sci(float(value))
+
+    # -- the table --------------------------------------------------------------------------
+    def build_table(self) -> None:
+        S = "[SOURce#] "
+        bool_fmt = lambda v: "1" if v else "0"  # noqa: E731
+        self.add(S + "FUNCtion", self.field("shape", self.kw("FUNC", _SHAPES), str))
+        self.add(S + "FREQuency", self.field("frequency", self.num("FREQ", 1e-6, 30e6, 1e3), _sci))
+        self.add(S + "VOLTage", self.field("amplitude", self.num("VOLT", 1e-3, 10.0, 0.1), _sci))
+        self.add(S + "VOLTage UNIT", self.register("VOLT:UNIT", "VPP", self.kw("VOLT:UNIT", ("VPP", "VRMS", "DBM"))))
+        self.add(S + "VOLTage OFFSet", self.field("offset", self.num("VOLT:OFFS", -5.0, 5.0, 0.0), _sci))
+        self.add(S + "VOLTage HIGH", self._level(high=True))
+        self.add(S + "VOLTage LOW", self._level(high=False))
+        self.add(S + "PHASe", self.field("phase", self.num("PHAS", -360.0, 360.0, 0.0), _sci))
+        self.add(S + "PHASe SYNChronize", self._phase_sync)
+        self.add(S + "FUNCtion SQUare DCYCle",
+                 self.register("FUNC:SQU:DCYC", "50.0", self.num_reg("FUNC:SQU:DCYC", 0.01, 99.99, 50.0), self.sci_reg))
+        self.add(S + "FUNCtion RAMP SYMMetry",
+                 self.register("FUNC:RAMP:SYMM", "100.0", self.num_reg("FUNC:RAMP:SYMM", 0.0, 100.0, 100.0), self.sci_reg))
+        self.add(S + "FUNCtion PULSe PERiod", self._pulse_period)
+        self.add(S + "FUNCtion PULSe HOLD",
+                 self.register("FUNC:PULS:HOLD", "WIDT", self.kw("FUNC:PULS:HOLD", ("WIDTh", "DCYCle"))))
+        self.add(S + "FUNCtion PULSe WIDTh",
+                 self.register("FUNC:PULS:WIDT", "0.0001", self.num_reg("FUNC:PULS:WIDT", 16e-9, 1e6, 1e-4), self.sci_reg))
+        self.add(S + "FUNCtion PULSe DCYCle",
+                 self.register("FUNC:PULS:DCYC", "10.0", self.num_reg("FUNC:PULS:DCYC", 0.0, 100.0, 10.0), self.sci_reg))
+        self.add(S + "FUNCtion PULSe TRANsition [BOTH]",
+                 self.register("FUNC:PULS:TRAN", "1e-08", self.num_reg("FUNC:PULS:TRAN", 8.4e-9, 1e-6, 1e-8), self.sci_reg))
+        self.add("OUTPut#", self.field("output", lambda t: _boolean(t, "OUTP"), bool_fmt, node="OUTP"))
+        self.add("OUTPut# LOAD", self.register("OUTP:LOAD", "50.0", self._load, self._load_fmt, node="OUTP"))
+        self.add("OUTPut TRIGger", self.register("OUTP:TRIG", "0", lambda t: "1" if _boolean(t, "OUTP:TRIG") else "0"))
+        self.add(S + "BURSt STATe", self.field("burst_state", lambda t: _boolean(t, "BURS:STAT"), bool_fmt))
+        self.add(S + "BURSt MODE", self.register("BURS:MODE", "TRIG", self.kw("BURS:MODE", ("TRIGgered", "GATed"))))
+        self.add(S + "BURSt INTernal PERiod",
+                 self.register("BURS:INT:PER", "0.01", self.num_reg("BURS:INT:PER", 1e-6, 8000.0, 0.01), self.sci_reg))
+        self.add(S + "BURSt NCYCles", self.field("burst_ncycles", self._ncycles, lambda v: _sci(float(v))))
+        self.add(S + "FUNCtion ARBitrary", self._arb_select)
+        self.add(S + "FUNCtion ARBitrary ADVance",
+                 self.register("FUNC:ARB:ADV", "SRAT", self.kw("FUNC:ARB:ADV", ("TRIGger", "SRATe"))))
+        self.add(S + "FUNCtion ARBitrary FILTer",
+                 self.register("FUNC:ARB:FILT", "NORM", self.kw("FUNC:ARB:FILT", ("NORMal", "STEP", "OFF"))))
+        self.add(S + "FUNCtion ARBitrary SRATe",
+                 self.register("FUNC:ARB:SRAT", "40000.0", self.num_reg("FUNC:ARB:SRAT", 1e-6, 250e6, 4e4), self.sci_reg))
+        self.add(S + "DATA VOLatile CLEar", self._volatile_clear)
+        self.add(S + "DATA VOLatile CATalog", self._volatile_catalog)
+        self.add(S + "DATA ARBitrary DAC", lambda call: self._arb_upload(call, dac=True))
+        self.add(S + "DATA ARBitrary", lambda call: self._arb_upload(call, dac=False))
+        self.add("TRIGger# SOURce", self.register("TRIG:SOUR", "IMM",
+                                                  self.kw("TRIG:SOUR", ("IMMediate", "EXTernal", "TIMer", "BUS")),
+                                                  node="TRIG"))
+        self.add("DISPlay TEXT", self._display_text)
+        self.add("DISPlay TEXT CLEar", self._display_clear)
+        self.add("SYSTem BEEPer [IMMediate]", self._beep)
+
+    # -- special handlers ----------------------------------------------------------------------
+    def _level(self, *, high: bool):
+        def handler(call: Call):
+            c = self.ch(call)
+            hi_v, lo_v = c.offset + c.amplitude / 2, c.offset - c.amplitude / 2
+            if call.query:
+                return _sci(hi_v if high else lo_v)
+            v = _number(call.one("VOLT:HIGH" if high else "VOLT:LOW"), "level", -5.0, 5.0)
+            new_hi, new_lo = (v, lo_v) if high else (hi_v, v)
+            if new_hi - new_lo < 1e-3:
+                raise CommandError(-221, "Settings conflict;high level must exceed low level by 1 mV")
+            c.amplitude, c.offset = new_hi - new_lo, (new_hi + new_lo) / 2
+            return None
+
+        return handler
+
+    def _phase_sync(self, call: Call):
+        call.none()
+        if call.query:
+            raise Unrecognised()
+        for c in self.state.generator.channels.values():
+            c.registers["PHAS:SYNC"] = str(int(c.registers.get("PHAS:SYNC", "0")) + 1)
+
+    def _pulse_period(self, call: Call):
+        c = self.ch(call)
+        if call.query:
+            return _sci(1.0 / c.frequency)
+        c.frequency = 1.0 / _number(call.one("FUNC:PULS:PER"), "FUNC:PULS:PER", 33e-9, 1e6)
+        return None
+
+    @staticmethod
+    def _load(text: str) -> str:
+        up = text.strip().upper()
+        if up in ("INF", "INFINITY"):
+            return "9.9e+37"
+        return repr(_number(text, "OUTP:LOAD", 1.0, 10_000.0, 50.0))
+
+    @staticmethod
+    def _load_fmt(value: str) -> str:
+        return _sci(float(value))
+
+    @staticmethod
+    def _ncycles(text: str) -> int:
+        value = _number(text, "BURS:NCYC", 1, 100_000_000, 1)
+        if not float(value).is_integer():
+            raise _bad_data(f"BURS:NCYC {text!r} is not an integer")
+        return int(value)
+
+    def _arb_select(self, call: Call):
+        c = self.ch(call)
+        if call.query:
+            return f'"{c.arb_file}"'
+        name = call.one("FUNC:ARB").strip().strip("'\"")
+        for key in c.arb_data:
+            if key.upper() == name.upper():
+                c.arb_file = key
+                return None
+        raise _illegal(f"arb {name!r} is not in volatile memory ({', '.join(c.arb_data) or 'empty'})")
+
+    def _volatile_clear(self, call: Call):
+        if call.query:
+            raise Unrecognised()
+        call.none()
+        c = self.ch(call)
+        c.arb_data.clear()
+        c.arb_file = ""
+
+    def _volatile_catalog(self, call: Call):
+        if not call.query:
+            raise Unrecognised()
+        return ",".join(f'"{n}"' for n in self.ch(call).arb_data) or '""'
+
+    def _arb_upload(self, call: Call, *, dac: bool):
+        if call.query:
+            raise Unrecognised()
+        c = self.ch(call)
+        if len(call.args) < 2:
+            raise CommandError(-109, "Missing parameter;DATA:ARB needs a name and values")
+        name = call.args[0].strip("'\"")
+        if not _ARB_NAME.match(name):
+            raise _illegal(f"arb name {name!r} (a letter, then up to 11 letters, digits or _)")
+        if any(k.upper() == name.upper() for k in c.arb_data):
+            raise CommandError(-221, f"Settings conflict;arb {name!r} already in volatile memory (DATA:VOL:CLE first)")
+        n = len(call.args) - 1
+        if not _ARB_MIN_POINTS <= n <= _ARB_MAX_POINTS:
+            raise _out_of_range(f"{n} arb points not in [{_ARB_MIN_POINTS}, {_ARB_MAX_POINTS}]")
+        if sum(len(v) for v in c.arb_data.values()) + n > _VOLATILE_POINTS:
+            raise CommandError(-225, "Out of memory;volatile arb memory is full")
+        if dac:
+            values = [_to_int(a, "DAC value") for a in call.args[1:]]
+            if any(not -32767 <= v <= 32767 for v in values):
+                raise _out_of_range("DAC values must be in [-32767, 32767]")
+        else:
+            floats = [_to_float(a, "arb value") for a in call.args[1:]]
+            if any(not -1.0 <= v <= 1.0 for v in floats):
+                raise _out_of_range("arb values must be in [-1, 1]")
+            values = [int(round(v * 32767)) for v in floats]
+        c.arb_data[name] = values
+        return None
+
+    def _display_text(self, call: Call):
+        regs = self.scpi_registers()
+        if call.query:
+            return '"' + regs.get("DISP:TEXT", "") + '"'
+        text = call.one("DISP:TEXT").strip()
+        if len(text) < 2 or text[0] not in "'\"" or text[-1] != text[0]:
+            raise _bad_data("DISP:TEXT needs a quoted string")
+        regs["DISP:TEXT"] = text[1:-1]
+
+    def _display_clear(self, call: Call):
+        if call.query:
+            raise Unrecognised()
+        self.scpi_registers()["DISP:TEXT"] = ""
+
+    def _beep(self, call: Call):
+        if call.query:
+            raise Unrecognised()
+        regs = self.scpi_registers()
+        regs["BEEPS"] = str(int(regs.get("BEEPS", "0")) + 1)
