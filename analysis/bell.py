@@ -11,10 +11,11 @@ for the minus sign (the plan's ``chsh_minus``).
 
 Two p-values for the null ``S <= 2`` (every local hidden variable model):
 
-* ``pvalue``: the normal approximation ``P(Z > (S - 2) / se)`` with
+* ``pvalue_normal``: the normal approximation ``P(Z > (S - 2) / se)`` with
   ``se = sqrt(sum over pairs of Var(a b) / N_pair)`` (``(1 - E^2) / N_pair`` for +-1 outcomes).
   It assumes independent, identically distributed trials.
-* ``pvalue_bound``: valid for **any** local model, including one with memory and drifting
+* ``pvalue`` (the bound; the results' ``pvalue`` and the one the evidence ladder uses):
+  valid for **any** local model, including one with memory and drifting
   hidden variables (trials not identically distributed, not independent), as long as the
   settings of each trial are drawn with the stated probabilities independently of
   everything before. Per trial ``Y = sign(s, t) a b / (p_A(s) p_B(t))``: given the past and
@@ -120,9 +121,10 @@ def _kl_bernoulli(u: float, u0: float) -> float:
 class CHSHResult(Result):
     """CHSH from randomized local settings.
 
-    Fields: ``S`` (also ``statistic``), ``se``, ``ci`` (normal), ``pvalue`` (normal
-    approximation, one-sided for ``S > 2``), ``pvalue_bound`` (valid without identical
-    distribution or independence, see the module doc) and ``bound_method``,
+    Fields: ``S`` (also ``statistic``), ``se``, ``ci`` (normal), ``pvalue`` (the bound for
+    ``S <= 2``, valid without identical distribution or independence, see the module doc;
+    the results' ``pvalue``) and ``bound_method``, ``pvalue_normal`` (normal approximation,
+    one-sided for ``S > 2``; the results' ``pvalue_normal``),
     ``correlators`` and ``counts`` per setting pair (keys ``"00"``, ``"01"``, ``"10"``,
     ``"11"`` = setting_a, setting_b), ``arrangement`` (the pair with the minus sign),
     ``S_unbiased`` (the estimate with the known setting probabilities, the mean of the
@@ -136,7 +138,7 @@ class CHSHResult(Result):
     se: float
     ci: ConfidenceInterval
     pvalue: float
-    pvalue_bound: float
+    pvalue_normal: float
     bound_method: str
     correlators: dict
     counts: dict
@@ -158,7 +160,7 @@ class CHSHResult(Result):
         return "\n".join([
             f"CHSH (minus sign on settings {self.arrangement[0]}{self.arrangement[1]}), {self.n_trials} trials",
             f"  S = {self.S:.4f} +- {self.se:.4f}; {self.confidence_level:.0%} CI [{lo:.4f}, {hi:.4f}]",
-            f"  p (S <= 2): normal {self.pvalue:.3g}; bound {self.pvalue_bound:.3g} ({self.bound_method})",
+            f"  p (S <= 2): normal {self.pvalue_normal:.3g}; bound {self.pvalue:.3g} ({self.bound_method})",
             f"  {e}",
             f"  settings balance p = {self.settings_pvalue:.3g}",
         ])
@@ -168,7 +170,8 @@ def chsh_test(
     outcome_a, outcome_b, setting_a, setting_b, *, arrangement=None,
     confidence_level: float = 0.95, setting_probabilities=None,
 ) -> CHSHResult:
-    """CHSH ``S`` with its standard error, a normal p-value and a model-free bound for ``S <= 2``.
+    """CHSH ``S`` with its standard error, a model-free bound (``pvalue``) and a normal p-value
+    (``pvalue_normal``) for ``S <= 2``.
 
     Parameters
     ----------
@@ -178,8 +181,8 @@ def chsh_test(
         ``(1, 1)``: ``S = E00 + E01 + E10 - E11``.
     confidence_level : of the normal interval ``S +- z se``.
     setting_probabilities : ``((p_A(0), p_A(1)), (p_B(0), p_B(1)))`` with which the protocol
-        draws the settings, independently per trial; default uniform. ``pvalue_bound`` is
-        valid only if this is how they were drawn.
+        draws the settings, independently per trial; default uniform. ``pvalue`` (the bound)
+        is valid only if this is how they were drawn.
 
     Every setting pair needs at least one trial (:class:`corrlab.errors.PlanError` otherwise).
     """
@@ -239,7 +242,7 @@ def chsh_test(
     observed = np.array([counts[f"{s}{t}"] for s, t in _PAIRS])
     settings_p = float(chdtrc(3, np.sum((observed - expected) ** 2 / expected)))  # chi-square, 3 dof
     return CHSHResult(
-        S=s_val, se=se, ci=ci, pvalue=p_normal, pvalue_bound=min(1.0, p_bound), bound_method=method,
+        S=s_val, se=se, ci=ci, pvalue=min(1.0, p_bound), pvalue_normal=p_normal, bound_method=method,
         correlators=corr, counts=counts, arrangement=minus, n_trials=n,
         S_unbiased=float(y.mean()), wins=wins, setting_probabilities=(pa, pb),
         settings_pvalue=settings_p, confidence_level=level,

@@ -423,7 +423,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         minus = tuple(the_plan.chsh_minus)
         c = chsh_test(oa, ob, data.setting_a[sel], data.setting_b[sel], arrangement=minus,
                       confidence_level=the_plan.confidence_level)
-        nonclassical["chsh"] = {"S": c.S, "se": c.se, "pvalue": c.pvalue_bound, "pvalue_normal": c.pvalue,
+        nonclassical["chsh"] = {"S": c.S, "se": c.se, "pvalue": c.pvalue, "pvalue_normal": c.pvalue_normal,
                                 "ci": list(c.ci), "bound_method": c.bound_method, "n_trials": c.n_trials,
                                 "correlators": c.correlators}
         details["chsh"] = c

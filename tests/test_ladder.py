@@ -173,3 +173,46 @@ def test_the_pipeline_grades_with_the_ladder(tmp_path):
     assert g.verdict.to_dict() == d["verdict"]
     assert [[f["test"], f["pvalue"], f["pvalue_holm"]] for f in d["family"]] == [list(f) for f in g.family]
     assert d["conditions"]["main"]["pvalue_holm"] == g.adjusted.get("dependence")
+
+
+def chsh_trials(n=400, e=0.6, seed=4):
+    """Main trials only, +-1 outcomes with correlator e on three setting pairs and -e on (1, 1): S = 4e."""
+    import numpy as np
+
+    from corrlab.analysis.pipeline import DatasetContext, TrialData
+    from corrlab.plan import load_plan
+
+    rng = np.random.default_rng(seed)
+    sa, sb = rng.integers(2, size=n), rng.integers(2, size=n)
+    a = rng.choice([-1.0, 1.0], size=n)
+    corr = np.where((sa == 1) & (sb == 1), -e, e)
+    b = np.where(rng.random(n) < (1 + corr) / 2, a, -a)
+    data = TrialData(trial=np.arange(n), condition=np.full(n, "main"), block=np.zeros(n, dtype=np.int64),
+                     setting_a=sa, setting_b=sb, f=np.ones(n, dtype=bool), a=a, b=b)
+    plan = load_plan({"n_resamples": 199, "estimators": ["gaussian"], "statistic": "gaussian"})
+    ctx = DatasetContext("chsh", "0" * 64, plan, plan.sha256, False, True, None, ((0.0, 0.0), (0.0, 0.0)))
+    return data, ctx
+
+
+def test_the_chsh_pvalue_is_the_same_number_in_the_test_and_the_results():
+    """``CHSHResult.pvalue`` is the results' ``pvalue`` (the bound the ladder uses), and
+    ``pvalue_normal`` the results' ``pvalue_normal``."""
+    import numpy as np
+    from scipy.stats import binom, norm
+
+    from corrlab.analysis.bell import chsh_test
+    from corrlab.analysis.pipeline import analyze_trials
+
+    data, ctx = chsh_trials()
+    res = analyze_trials(data, ctx, interval_resamples=99)
+    sel = data.select("main")
+    c = chsh_test(np.sign(data.a[sel]), np.sign(data.b[sel]), data.setting_a[sel], data.setting_b[sel],
+                  arrangement=tuple(ctx.plan.chsh_minus))
+    out = res.to_dict()["nonclassicality"]["chsh"]
+    assert c.pvalue == out["pvalue"]
+    assert c.pvalue_normal == out["pvalue_normal"]
+    assert c.pvalue != pytest.approx(c.pvalue_normal, rel=0.05)  # two different numbers on these data
+    assert {f["test"]: f["pvalue"] for f in res.to_dict()["family"]}["chsh"] == c.pvalue
+    # the bound: P(Binomial(n, 3/4) >= wins); the normal approximation: P(Z > (S - 2) / se)
+    assert c.pvalue == pytest.approx(binom.sf(c.wins - 1, c.n_trials, 0.75), rel=1e-9)
+    assert c.pvalue_normal == pytest.approx(norm.sf((c.S - 2) / c.se), rel=1e-9)
