@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corrlab.dataset import Dataset  # noqa: E402
 from corrlab.daq.runner import resume_run, run_protocol  # noqa: E402
-from corrlab.instruments.bench import bench_from_dict, load_bench  # noqa: E402
+from corrlab.instruments.benchfile import bench_from_dict, load_bench  # noqa: E402
 from corrlab.protocols.config import protocol_from_dict  # noqa: E402
 
 ROLES = ("readout_a", "readout_b", "drive", "thermal", "stage", "isolation", "digitizer")

@@ -184,7 +184,7 @@ class Campaign:
 
 def _bench_file(campaign: Campaign, bench: str | None):
     """Read and validate a bench file (relative to the campaign file; None: the simulated bench)."""
-    from corrlab.instruments.bench import load_bench
+    from corrlab.instruments.benchfile import load_bench
 
     return load_bench(campaign._rel(bench) if bench else None)
 

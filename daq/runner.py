@@ -277,7 +277,7 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
     ``sim_hook(sim)`` is called with the started simulated bench (tests inject faults there).
     """
     from corrlab.hashing import sha256_json
-    from corrlab.instruments.roles import Bench
+    from corrlab.instruments.roles import ConnectedBench
 
     protocol_json, plan_sha = resolve(protocol)
     run_id = check_run_id(run_id) if run_id else default_run_id(protocol)
@@ -288,7 +288,7 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
     with simulated_bench(bench_config, protocol.seed) as (resources, sim):
         if sim_hook and sim is not None:
             sim_hook(sim)
-        bench = Bench(bench_config, resources)
+        bench = ConnectedBench(bench_config, resources)
         idn = bench.connect()
         try:
             bench_json = bench_config.to_json()
@@ -311,8 +311,8 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
 def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None = None,
                max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
     """Continue an interrupted dataset with the recorded protocol and the same schedule."""
-    from corrlab.instruments.bench import bench_from_dict
-    from corrlab.instruments.roles import Bench
+    from corrlab.instruments.benchfile import bench_from_dict
+    from corrlab.instruments.roles import ConnectedBench
     from corrlab.protocols.config import protocol_from_dict
 
     writer = DatasetWriter.reopen(path)
@@ -328,7 +328,7 @@ def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None
         with simulated_bench(bench_config, protocol.seed if world_seed is None else world_seed) as (resources, sim):
             if sim_hook and sim is not None:
                 sim_hook(sim)
-            bench = Bench(bench_config, resources)
+            bench = ConnectedBench(bench_config, resources)
             try:
                 idn = bench.connect()
                 changed = {r: (manifest["instruments"].get(r), v) for r, v in idn.items() if manifest["instruments"].get(r) != v}
@@ -359,7 +359,7 @@ class simulated_bench:
     def __enter__(self):
         if not self.config.simulated:
             return {}, None
-        from corrlab.instruments.sim.bench import SimulatedBench
+        from corrlab.instruments.sim.simulated_bench import SimulatedBench
 
         world_seed = self.config.world.seed if self.config.world and self.config.world.seed is not None else self.seed
         self.sim = SimulatedBench(self.config, seed=world_seed)

@@ -7,7 +7,7 @@ role class, not a new protocol. Arguments are checked strictly here because seve
 pymeasure 0.16 validators clip silently (``truncated_range``), and a clipped reference
 phase would be a wrong measurement, not an error.
 
-:class:`Bench` connects every role, identifies it (``*IDN?``), translates errors into
+:class:`ConnectedBench` connects every role, identifies it (``*IDN?``), translates errors into
 corrlab's hierarchy, reconnects with bounded backoff, and restores safe states.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corrlab.errors import InstrumentError, PlanError
-from corrlab.instruments.bench import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
+from corrlab.instruments.benchfile import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ ROLE_CLASSES: dict[str, type[Role]] = {
 }
 
 
-class Bench:
+class ConnectedBench:
     """Every role connected; calls go through :meth:`call`, which names the role on errors.
 
     ``resources`` overrides the bench file's resources (a simulated bench fills in the

@@ -28,7 +28,7 @@ def replicate(world: str, seed: int, *, params: dict | None = None) -> dict:
     """Run and analyse one replicate; return its p-values and verdict (small, picklable)."""
     from corrlab.analysis.pipeline import analyze_dataset
     from corrlab.daq.runner import run_protocol
-    from corrlab.instruments.bench import bench_from_dict
+    from corrlab.instruments.benchfile import bench_from_dict
     from corrlab.protocols.config import protocol_from_dict
 
     with tempfile.TemporaryDirectory(prefix="corrlab-cal-") as tmp:

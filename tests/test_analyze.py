@@ -14,7 +14,7 @@ from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.errors import PlanError
 from corrlab.daq.cli import cli
 from corrlab.daq.runner import run_protocol
-from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
 
 LEVELS = ("none", "dependence", "protocol-specific", "nonclassical")

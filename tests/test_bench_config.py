@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corrlab.errors import PlanError
-from corrlab.instruments.bench import DRIVERS, ROLES, bench_from_dict, load_bench, resource_host
+from corrlab.instruments.benchfile import DRIVERS, ROLES, bench_from_dict, load_bench, resource_host
 
 
 def roles(**over):

@@ -18,7 +18,7 @@ from corrlab.errors import InstrumentError
 from corrlab.daq.cli import cli
 from corrlab.dataset import Dataset
 from corrlab.daq.runner import run_protocol
-from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
 from corrlab.protocols.schedule import make_schedule
 

@@ -8,7 +8,7 @@ import pytest
 from corrlab.errors import InstrumentError, PlanError
 from corrlab.dataset import Dataset
 from corrlab.daq.runner import resume_run, run_protocol
-from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
 
 

@@ -400,7 +400,7 @@ def test_the_graph_is_the_whole_tree(graph):
     assert set(mapping) >= {"corrlab", *(f"corrlab.{layer}" for layer in LAYERS)}, mapping
     assert len(graph.files) > 50, sorted(graph.files)
     assert {"corrlab", "corrlab.errors", "corrlab.dataset", "corrlab.analysis.pipeline", "corrlab.daq.runner",
-            "corrlab.instruments.bench", "corrlab.protocols.config"} <= set(graph.files)
+            "corrlab.instruments.benchfile", "corrlab.protocols.config"} <= set(graph.files)
     resolved = {(e.src, e.resolved) for e in graph.edges}
     assert any(src == "corrlab.analysis.pipeline" and dst is not None and _under(dst, "corrlab.dataset")
                for src, dst in resolved), "analysis.pipeline reads datasets through corrlab.dataset"

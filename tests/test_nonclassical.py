@@ -6,7 +6,7 @@ import pytest
 
 from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.daq.runner import run_protocol
-from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.instruments.sim.state import BenchState
 from corrlab.instruments.sim.world import GaussianWorld
 from corrlab.protocols.config import protocol_from_dict

@@ -19,7 +19,7 @@ import pytest
 from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.errors import PlanError
 from corrlab.daq.runner import run_protocol
-from corrlab.instruments.bench import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.instruments.sim.spin_worlds import EnsemblesWorld, SpinLatticeWorld, _singlet_pairs_pmf
 from corrlab.instruments.sim.state import BenchState
 from corrlab.instruments.sim.world_registry import make_world

@@ -48,7 +48,7 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo')."""
     from corrlab.daq.progress import RichObserver
     from corrlab.daq.runner import resume_run, run_protocol
-    from corrlab.instruments.bench import load_bench
+    from corrlab.instruments.benchfile import load_bench
     from corrlab.protocols.config import load_protocol
 
     console = _console()
@@ -176,8 +176,8 @@ def sim_serve(bench_file, seed, duration):
     """Serve the simulated instruments of BENCH_FILE on 127.0.0.1 until Ctrl-C (or --duration)."""
     import time
 
-    from corrlab.instruments.bench import load_bench
-    from corrlab.instruments.sim.bench import SimulatedBench
+    from corrlab.instruments.benchfile import load_bench
+    from corrlab.instruments.sim.simulated_bench import SimulatedBench
 
     config = load_bench(bench_file)
     if not config.simulated:

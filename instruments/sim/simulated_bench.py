@@ -9,7 +9,7 @@ to that role's server.
 from __future__ import annotations
 
 from corrlab.errors import PlanError
-from corrlab.instruments.bench import LOOPBACK, BenchConfig, resource_host, resource_port, socket_resource
+from corrlab.instruments.benchfile import LOOPBACK, BenchConfig, resource_host, resource_port, socket_resource
 from corrlab.instruments.sim.state import BenchState
 from corrlab.instruments.sim.world_registry import make_world
 

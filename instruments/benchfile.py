@@ -1,4 +1,4 @@
-"""The bench: which instrument plays which role, and how to reach it.
+"""The bench file: which instrument plays which role, and how to reach it.
 
 A bench file (TOML) maps each role to a driver model and a VISA resource::
 
