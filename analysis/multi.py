@@ -132,10 +132,10 @@ def analyze_many(paths: Sequence[str | Path], *, plan: dict | None = None, explo
     shas = {r["plan_sha256"] for r in results}
     if pool and len(shas) == 1:
         say(f"pooling {len(paths)} runs")
-        parts = run(partial(read_dataset, plan=plan, exploratory=exploratory), paths)
+        parts = run(partial(read_dataset, plan=plan, exploratory=exploratory, n_resamples=n_resamples), paths)
         data, runs, ctx = pool_trials(parts)
-        pooled = analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
-                                runs=runs, client=client, progress=progress)
+        pooled = analyze_trials(data, ctx, interval_resamples=interval_resamples, runs=runs, client=client,
+                                progress=progress)
         return ManyResults("pooled", rows, results, pooled=pooled,
                            notes=[f"pooled {len(paths)} runs under one plan ({ctx.plan_sha256[:12]}): "
                                   "trials re-paired and labels permuted within runs"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -193,11 +193,24 @@ def _resolve_plan(source, plan_override: dict | None, exploratory: bool) -> tupl
         if plan.sha256 == recorded_sha:
             return plan, recorded_sha, False, True
         if not exploratory:
-            raise PlanError("this plan differs from the one recorded at acquisition; rerun with --exploratory "
-                            "(the results will say so)")
+            raise PlanError(_NOT_THE_RECORDED_PLAN)
         return plan, plan.sha256, True, True
     plan = load_plan(plan_override or {}, source="--plan" if plan_override else "default plan")
     return plan, plan.sha256, bool(exploratory), False
+
+
+_NOT_THE_RECORDED_PLAN = ("this plan differs from the one recorded at acquisition; rerun with --exploratory "
+                          "(the results will say so)")
+
+
+def _with_resamples(ctx: DatasetContext, n_resamples: int | None) -> DatasetContext:
+    """The context whose plan has ``n_resamples`` (another plan, by :func:`_resolve_plan`'s rule)."""
+    if n_resamples is None or n_resamples == ctx.plan.n_resamples:
+        return ctx
+    if ctx.preregistered and not ctx.exploratory:
+        raise PlanError(_NOT_THE_RECORDED_PLAN)
+    plan = load_plan(dict(ctx.plan.to_json(), n_resamples=n_resamples), source="n_resamples")
+    return replace(ctx, plan=plan, plan_sha256=plan.sha256)
 
 
 def _setting_phases(source) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -211,13 +224,15 @@ def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False
                     progress: Callable[[str], None] | None = None) -> AnalysisResults:
     """Analyse one dataset (a v1 folder or a single Parquet file) by its recorded plan.
 
-    ``n_resamples`` overrides the plan's permutation count, ``interval_resamples`` the
-    resamples of each bootstrap or subsampling interval.
+    ``n_resamples`` overrides the plan's permutation count (as ``corrlab analyze --resamples``:
+    a count other than the recorded plan's is another plan, allowed with ``exploratory``, and
+    the results' plan shows it), ``interval_resamples`` the resamples of each bootstrap or
+    subsampling interval.
     """
     (progress or (lambda msg: None))("reading trials")
-    data, ctx = read_dataset(path, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance)
-    return analyze_trials(data, ctx, n_resamples=n_resamples, interval_resamples=interval_resamples,
-                          client=client, progress=progress)
+    data, ctx = read_dataset(path, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
+                             n_resamples=n_resamples)
+    return analyze_trials(data, ctx, interval_resamples=interval_resamples, client=client, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -236,13 +251,20 @@ class DatasetContext:
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
-                 vacuum_variance: tuple[float, float] | None = None) -> tuple[TrialData, DatasetContext]:
-    """Verify a dataset, resolve its plan, and reduce its parts to per-trial observables."""
+                 vacuum_variance: tuple[float, float] | None = None,
+                 n_resamples: int | None = None) -> tuple[TrialData, DatasetContext]:
+    """Verify a dataset, resolve its plan, and reduce its parts to per-trial observables.
+
+    ``n_resamples`` replaces the count of ``plan`` (default: the recorded plan), as
+    ``corrlab analyze --resamples`` does, before the plan is resolved.
+    """
     source = open_source(path, vacuum_variance=vacuum_variance)
     if isinstance(path, (str, Path)) and Path(path).is_dir():
         report = source.verify()
         if not report.ok:
             raise DatasetError(f"dataset {path}: {report.problems[0]}")
+    if n_resamples is not None:
+        plan = dict(plan or source.plan or {}, n_resamples=n_resamples)
     the_plan, sha, is_exploratory, preregistered = _resolve_plan(source, plan, exploratory)
     calibration = (source.calibration or {}).get("vacuum_variance")
     data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None)
@@ -261,7 +283,9 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     their run, as randomization blocks are. ``client`` (a ``dask.distributed.Client``)
     spreads the resampling tasks over its workers; each task has its own generator seeded
     by the plan's seed and the task's name, so the results do not depend on where or in
-    which order the tasks ran.
+    which order the tasks ran. ``n_resamples`` other than the plan's makes another plan, as in
+    :func:`read_dataset` (the results' plan shows it; a pre-registered plan needs the context
+    to be exploratory already).
     """
     from corrlab.analysis import coherence as coh
     from corrlab.analysis.bell import chsh_test
@@ -271,8 +295,9 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     from corrlab.analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
 
     say = progress or (lambda msg: None)
+    ctx = _with_resamples(ctx, n_resamples)
     the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
-    m = int(n_resamples or the_plan.n_resamples)
+    m = the_plan.n_resamples
     calibration = ctx.calibration
     conditions = data.conditions
     if "main" not in conditions:

@@ -216,3 +216,73 @@ def test_the_chsh_pvalue_is_the_same_number_in_the_test_and_the_results():
     # the bound: P(Binomial(n, 3/4) >= wins); the normal approximation: P(Z > (S - 2) / se)
     assert c.pvalue == pytest.approx(binom.sf(c.wins - 1, c.n_trials, 0.75), rel=1e-9)
     assert c.pvalue_normal == pytest.approx(norm.sf((c.S - 2) / c.se), rel=1e-9)
+
+
+def test_another_resample_count_is_exploratory_from_python_as_from_the_cli(tmp_path):
+    """``analyze_dataset(n_resamples=...)`` does what ``corrlab analyze --resamples`` does: a count
+    other than the recorded plan's needs ``exploratory``, says so, and the results' plan shows it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from corrlab.analysis.multi import analyze_many
+    from corrlab.analysis.pipeline import analyze_dataset
+    from corrlab.daq.cli import cli
+    from corrlab.errors import PlanError
+    from corrlab.plan import load_plan
+    from tests.synthetic import write_dataset
+
+    plan = {"n_resamples": 199, "estimators": ["gaussian_copula"], "seed": 3}
+    paths = [write_dataset(tmp_path, f"r{i}", n_trials=40, coupling=0.6, seed=1 + i, plan=plan) for i in range(2)]
+    recorded_sha = load_plan(plan).sha256
+    with pytest.raises(PlanError, match="--exploratory"):
+        analyze_dataset(paths[0], n_resamples=299, interval_resamples=99)
+    assert CliRunner().invoke(cli, ["analyze", str(paths[0]), "--resamples", "299"]).exit_code == 2
+    api = analyze_dataset(paths[0], n_resamples=299, exploratory=True, interval_resamples=99)
+    assert api.exploratory and api.preregistered
+    assert api.plan["n_resamples"] == 299 and api.conditions["main"]["n_resamples"] == 299
+    assert api.plan_sha256 == load_plan(api.plan).sha256 != recorded_sha
+    assert api.verdict.reasons[0].startswith("EXPLORATORY")
+    out = tmp_path / "cli.json"
+    res = CliRunner().invoke(cli, ["analyze", str(paths[0]), "--resamples", "299", "--exploratory", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    d = json.loads(out.read_text())
+    assert d["exploratory"] is True and d["plan_sha256"] == api.plan_sha256
+    assert d["conditions"]["main"]["pvalue"] == api.conditions["main"]["pvalue"]
+    # the recorded count, restated: neither exploratory nor an error
+    same = analyze_dataset(paths[0], n_resamples=199, interval_resamples=99)
+    assert not same.exploratory and same.plan_sha256 == recorded_sha
+    # pooled runs: the pooled analysis' plan is the one used too
+    many = analyze_many(paths, n_resamples=299, exploratory=True, interval_resamples=99)
+    assert many.mode == "pooled" and all(r["exploratory"] for r in many.results)
+    assert many.pooled.exploratory and many.pooled.plan["n_resamples"] == 299
+    assert many.pooled.conditions["main"]["n_resamples"] == 299
+
+
+def test_a_resample_count_without_a_recorded_plan_is_the_supplied_plan(tmp_path):
+    """No plan recorded: the count makes a supplied plan (not pre-registered, not exploratory),
+    as ``--resamples`` does, and the results' plan shows it."""
+    from corrlab.analysis.pipeline import analyze_dataset
+    from tests.synthetic import write_dataset
+
+    path = write_dataset(tmp_path, "bare", n_trials=40, coupling=0.6, seed=2)
+    res = analyze_dataset(path, n_resamples=199, interval_resamples=99)
+    assert not res.exploratory and not res.preregistered
+    assert res.plan["n_resamples"] == 199 and res.conditions["main"]["n_resamples"] == 199
+
+
+def test_analyze_trials_shows_the_count_it_used():
+    from dataclasses import replace
+
+    from corrlab.analysis.pipeline import analyze_trials
+    from corrlab.errors import PlanError
+
+    data, ctx = chsh_trials(n=80)  # a pre-registered plan of 199 resamples
+    with pytest.raises(PlanError, match="--exploratory"):
+        analyze_trials(data, ctx, n_resamples=299, interval_resamples=99)
+    res = analyze_trials(data, replace(ctx, exploratory=True), n_resamples=299, interval_resamples=99)
+    assert res.exploratory and res.plan["n_resamples"] == 299 and res.conditions["main"]["n_resamples"] == 299
+    assert res.plan_sha256 != ctx.plan_sha256
+    free = analyze_trials(data, replace(ctx, preregistered=False), n_resamples=299, interval_resamples=99)
+    assert not free.exploratory and free.plan["n_resamples"] == 299
+    assert analyze_trials(data, ctx, n_resamples=199, interval_resamples=99).plan_sha256 == ctx.plan_sha256
