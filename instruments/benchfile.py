@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serial
 
 from corrlab.config import load_model, validate
 from corrlab.errors import InstrumentError, InstrumentTimeout, PlanError
+from corrlab.instruments.faults import check_fault_options
 
 ROLES = ("readout_a", "readout_b", "drive", "thermal", "stage", "isolation", "digitizer")
 LOOPBACK = "127.0.0.1"
@@ -170,14 +171,12 @@ class BenchConfig(BaseModel):
                         raise ValueError(
                             f"roles.{role}: simulated instruments bind to {LOOPBACK} only; got host {host!r}"
                         )
-            from corrlab.instruments.sim.server import Faults
-
             for role, options in self.faults.items():
                 if role not in ROLES:
                     raise ValueError(f"faults.{role}: unknown role; roles are {', '.join(ROLES)}")
                 server_options = {k: v for k, v in options.items() if not (role == "thermal" and k == "stick_temperature")}
                 try:
-                    Faults(name=role).configure(**server_options)
+                    check_fault_options(role, server_options)
                 except PlanError as exc:
                     raise ValueError(str(exc)) from None
                 stick = options.get("stick_temperature")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from corrlab.errors import PlanError
@@ -53,6 +56,27 @@ def test_faults_only_on_a_simulated_bench():
     assert not bench_from_dict({"roles": real}).simulated
     with pytest.raises(PlanError, match="faults can only be injected on a simulated bench"):
         bench_from_dict({"roles": real, "faults": {"thermal": {"drop_after": 3}}})
+
+
+def test_the_bench_file_checks_faults_without_importing_the_simulator():
+    code = (
+        "import sys\n"
+        "from corrlab.errors import PlanError\n"
+        "from corrlab.instruments.benchfile import load_bench\n"
+        "bench = load_bench()\n"
+        "assert bench.simulated\n"
+        "from corrlab.instruments.benchfile import bench_from_dict\n"
+        "data = {'simulated': True, 'roles': bench.to_json()['roles'], 'faults': {'thermal': {'delay_s': -1}}}\n"
+        "try:\n"
+        "    bench_from_dict(data)\n"
+        "except PlanError as exc:\n"
+        "    assert 'faults.thermal.delay_s must be a number of seconds' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('a bad fault option passed')\n"
+        "sim = sorted(m for m in sys.modules if m.startswith('corrlab.instruments.sim'))\n"
+        "assert not sim, sim\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_driver_names_map_to_fixed_classes_not_import_paths():

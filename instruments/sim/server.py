@@ -52,6 +52,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
 from corrlab.errors import PlanError
+from corrlab.instruments.faults import FAULT_OPTIONS, FaultOptions, check_fault_options
 
 log = logging.getLogger("corrlab.instruments.sim.server")
 
@@ -85,91 +86,32 @@ class ServerStats:
             return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
 
 
-def _check_count(name: str, value: Any, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PlanError(f"faults.{name} must be a non-negative integer; got {value!r}")
-    return value
-
-
-def _check_seconds(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
-        raise PlanError(f"faults.{name} must be a number of seconds in [0, 3600]; got {value!r}")
-    return float(value)
-
-
-def _check_pattern(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PlanError(f"faults.{name} must be a regular expression string; got {value!r}")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise PlanError(f"faults.{name}: invalid regular expression {value!r} ({exc})") from exc
-    return value
-
-
 @dataclass
-class Faults:
-    """Faults one server injects. Fields are the bench-file options (``[faults.<role>]``).
+class Faults(FaultOptions):
+    """Faults one server injects. Fields are the bench-file options (``[faults.<role>]``,
+    :class:`~corrlab.instruments.faults.FaultOptions`: names, defaults and checks).
 
     Counted faults are consumed as they are served; ``pattern`` faults with a count of 0
     apply to every matching query until cleared. All methods are thread-safe.
     """
 
-    drop_after_commands: int | None = None  # serve this many more commands; close on the next
-    drop_times: int = 1  # how many times the drop repeats (counting restarts each time)
-    drop_reset: bool = False  # close with RST (SO_LINGER 0) instead of FIN
-    delay_queries: int = 0  # delay the next K replies (or the next K matching delay_pattern)
-    delay_pattern: str | None = None  # regex searched in the query; alone: every match
-    delay_s: float = 1.0  # how late a delayed reply is
-    garble_queries: int = 0  # replace the next K replies with garbage
-    garble_pattern: str | None = None
-    refuse_s: float = 0.0  # at start: the port does not listen for this long
-    refuse_connections: int = 0  # reset the next n connections as soon as they are accepted
     name: str = field(default="server", repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _server: Any = field(default=None, repr=False, compare=False)
     _drop_left: int | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._validate()
+        super().__post_init__()
         self._drop_left = self.drop_after_commands
-
-    def _validate(self) -> None:
-        _check_count("drop_after_commands", self.drop_after_commands, allow_none=True)
-        if _check_count("drop_times", self.drop_times) < 1:
-            raise PlanError(f"faults.drop_times must be at least 1; got {self.drop_times!r}")
-        if not isinstance(self.drop_reset, bool):
-            raise PlanError(f"faults.drop_reset must be true or false; got {self.drop_reset!r}")
-        _check_count("delay_queries", self.delay_queries)
-        _check_pattern("delay_pattern", self.delay_pattern)
-        _check_seconds("delay_s", self.delay_s)
-        _check_count("garble_queries", self.garble_queries)
-        _check_pattern("garble_pattern", self.garble_pattern)
-        _check_seconds("refuse_s", self.refuse_s)
-        _check_count("refuse_connections", self.refuse_connections)
 
     # -- configuration ------------------------------------------------------------------
     def configure(self, **options: Any) -> "Faults":
-        """Set faults from a bench file's ``[faults.<role>]`` table (names: FAULT_OPTIONS)."""
-        unknown = sorted(set(options) - set(FAULT_OPTIONS))
-        if unknown:
-            raise PlanError(
-                f"faults.{self.name}: unknown option {unknown[0]!r}; options are {', '.join(FAULT_OPTIONS)}"
-            )
+        """Set faults from a bench file's ``[faults.<role>]`` table (names: FAULT_OPTIONS);
+        a bad option or value is refused and changes nothing."""
         with self._lock:
-            old = {k: getattr(self, k) for k in FAULT_OPTIONS}
+            check_fault_options(self.name, options, current=self.options())
             for key, value in options.items():
                 setattr(self, key, value)
-            try:
-                self._validate()
-            except PlanError as exc:
-                for key, value in old.items():
-                    setattr(self, key, value)
-                raise PlanError(str(exc).replace("faults.", f"faults.{self.name}.", 1)) from exc
             if "drop_after_commands" in options:  # other options leave a countdown running
                 self._drop_left = self.drop_after_commands
         if options.get("refuse_s"):
@@ -267,14 +209,6 @@ class Faults:
             delay = self.delay_s if self._take(message, "delay_queries", "delay_pattern") else 0.0
             garble = self._take(message, "garble_queries", "garble_pattern")
             return delay, garble
-
-
-FAULT_OPTIONS: tuple[str, ...] = (
-    "drop_after_commands", "drop_times", "drop_reset",
-    "delay_queries", "delay_pattern", "delay_s",
-    "garble_queries", "garble_pattern",
-    "refuse_s", "refuse_connections",
-)
 
 
 def _reply_size(parts: Iterable[bytes | memoryview]) -> int:
