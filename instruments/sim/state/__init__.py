@@ -8,6 +8,10 @@ from the same state. So the dialect layer knows nothing of physics, and the phys
 nothing of SCPI.
 
 All access happens under ``state.lock`` (the servers run one thread per connection).
+
+This contract is a package of its own, below both sides: the dialect models
+(``corrlab.instruments.sim.models``) and the worlds import it, the simulated bench imports
+the models, and it imports neither, so the simulator's folders import one way.
 """
 
 from __future__ import annotations
