@@ -48,35 +48,39 @@ def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, 
 
         data = read_toml(plan_file, what="plan")
         plan = data.get("analysis", data)
-    if resamples is not None:
-        plan = dict(plan or _recorded_plan(paths[0]) or {}, n_resamples=resamples)
     if len(paths) > 1 and vacuum_variance is not None:
         raise click.UsageError("--vacuum-variance applies to a single Parquet file")
     with _dask_client(scheduler, workers) as client:
         if len(paths) == 1:
-            _analyze_one(paths[0], console, plan, exploratory, vacuum_variance, client, json_file, report_file)
+            _analyze_one(paths[0], console, plan, exploratory, resamples, vacuum_variance, client, json_file,
+                         report_file)
         else:
-            _analyze_many(paths, console, plan, exploratory, not no_pool, client, json_file, report_file, csv_file)
+            _analyze_many(paths, console, plan, exploratory, resamples, not no_pool, client, json_file, report_file,
+                          csv_file)
     sys.exit(0)
 
 
-def _analyze_one(dataset, console, plan, exploratory, vacuum_variance, client, json_file, report_file) -> None:
+def _analyze_one(dataset, console, plan, exploratory, resamples, vacuum_variance, client, json_file,
+                 report_file) -> None:
     from corrlab.analysis.pipeline import analyze_dataset
     from corrlab.analysis.render import print_summary, write_report
 
     with console.status("analysing") as status:
-        res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
+        res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, n_resamples=resamples,
+                              vacuum_variance=vacuum_variance,
                               client=client, progress=lambda msg: status.update(f"analysing: {msg}"))
     print_summary(res, console)
     _write_outputs(console, res, json_file, report_file, write_report)
 
 
-def _analyze_many(paths, console, plan, exploratory, pool, client, json_file, report_file, csv_file) -> None:
+def _analyze_many(paths, console, plan, exploratory, resamples, pool, client, json_file, report_file,
+                  csv_file) -> None:
     from corrlab.analysis.multi import analyze_many
     from corrlab.analysis.render import print_many, write_many_report
 
     with console.status("analysing") as status:
-        many = analyze_many(paths, plan=plan, exploratory=exploratory, pool=pool, client=client,
+        many = analyze_many(paths, plan=plan, exploratory=exploratory, n_resamples=resamples, pool=pool,
+                            client=client,
                             progress=lambda msg: status.update(f"analysing: {msg}"))
     print_many(many, console)
     _write_outputs(console, many, json_file, report_file, write_many_report)
@@ -118,9 +122,3 @@ def _dask_client(scheduler: str | None, workers: int | None):
 
     with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
-
-
-def _recorded_plan(dataset: Path) -> dict | None:
-    from corrlab.dataset import open_source
-
-    return open_source(dataset).plan or None
