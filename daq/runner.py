@@ -285,7 +285,7 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
     if (out_dir / run_id).exists():
         raise DatasetError(f"dataset {out_dir / run_id} already exists; choose another run id or use --resume")
     schedule = make_schedule(protocol)
-    with simulated_bench(bench_config, protocol.seed) as (resources, sim):
+    with _SimulatorIfAsked(bench_config, protocol.seed) as (resources, sim):
         if sim_hook and sim is not None:
             sim_hook(sim)
         bench = ConnectedBench(bench_config, resources)
@@ -325,7 +325,7 @@ def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None
             bench_config = bench_from_dict(bench_data, source=f"{path} manifest bench")
         schedule = make_schedule(protocol)
         world_seed = manifest.get("world_seed")
-        with simulated_bench(bench_config, protocol.seed if world_seed is None else world_seed) as (resources, sim):
+        with _SimulatorIfAsked(bench_config, protocol.seed if world_seed is None else world_seed) as (resources, sim):
             if sim_hook and sim is not None:
                 sim_hook(sim)
             bench = ConnectedBench(bench_config, resources)
@@ -345,7 +345,7 @@ def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None
         raise
 
 
-class simulated_bench:
+class _SimulatorIfAsked:
     """Context manager: start the simulated bench if the bench file asks for it.
 
     Yields ``(resources, sim)``; on a real bench ``({}, None)``.

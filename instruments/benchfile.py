@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from corrlab.config import load_model, validate
-from corrlab.errors import InstrumentError, InstrumentTimeout, PlanError
+from corrlab.errors import PlanError
 from corrlab.instruments.faults import check_fault_options
 
 ROLES = ("readout_a", "readout_b", "drive", "thermal", "stage", "isolation", "digitizer")
@@ -86,7 +85,7 @@ class WorldConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = "common_cause"
-    seed: int | None = Field(None, description="world seed; default: the run's seed")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="world seed (0 <= seed < 2**63, as a protocol's); default: the run's seed")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -217,72 +216,3 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
 
 def bench_from_dict(data: dict, *, source: str = "bench") -> BenchConfig:
     return validate(BenchConfig, data, source=source)
-
-
-# ================================================================== connecting
-
-
-def translate_error(exc: BaseException, role: str, what: str) -> InstrumentError:
-    """Map pyvisa / socket / parse errors onto corrlab's hierarchy (one line, role named)."""
-    import pyvisa
-
-    if isinstance(exc, InstrumentError):
-        return exc
-    if isinstance(exc, pyvisa.errors.VisaIOError):
-        if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
-            return InstrumentTimeout(f"{role}: no answer to {what} within the timeout", role=role)
-        return InstrumentError(f"{role}: VISA error during {what}: {exc.abbreviation}", role=role)
-    if isinstance(exc, ConnectionRefusedError):
-        return InstrumentError(f"{role}: connection refused during {what}", role=role)
-    if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
-        return InstrumentError(f"{role}: connection dropped during {what} ({type(exc).__name__})", role=role)
-    if isinstance(exc, OSError):
-        return InstrumentError(f"{role}: I/O error during {what}: {exc}", role=role)
-    if isinstance(exc, (ValueError, TypeError, IndexError, KeyError)):
-        return InstrumentError(f"{role}: unexpected reply during {what} ({exc})", role=role)
-    return InstrumentError(f"{role}: {type(exc).__name__} during {what}: {exc}", role=role)
-
-
-def open_driver(role: str, cfg: RoleConfig, resource: str, visa_library: str):
-    """Instantiate the pymeasure driver for a role (termination passed explicitly)."""
-    spec = DRIVERS[cfg.driver]
-    cls = spec.load()
-    kwargs = dict(
-        visa_library=visa_library,
-        read_termination=cfg.read_termination if cfg.read_termination is not None else spec.read_termination,
-        write_termination=cfg.write_termination if cfg.write_termination is not None else spec.write_termination,
-        timeout=cfg.timeout_ms,
-    )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # ESP300: SCPIUnknownMixin notice
-            driver = cls(resource, **kwargs)
-    except Exception as exc:
-        raise translate_error(exc, role, f"opening {resource}") from exc
-    if resource_host(resource) is not None:
-        set_tcp_nodelay(driver.adapter.connection)
-    return driver
-
-
-def set_tcp_nodelay(connection) -> bool:
-    """Turn Nagle's algorithm off on a VISA TCP socket (NI-VISA's default).
-
-    Without it every write followed by a query waits for a delayed ACK: about 40 ms per
-    set-then-confirm here. pyvisa-py 0.8.1 registers the VI_ATTR_TCPIP_NODELAY setter
-    wrongly (setting it raises UnknownAttribute), so fall back to the session's socket.
-    """
-    import socket
-
-    import pyvisa
-
-    try:
-        connection.set_visa_attribute(pyvisa.constants.VI_ATTR_TCPIP_NODELAY, True)
-        return True
-    except Exception:
-        pass
-    sessions = getattr(getattr(connection, "visalib", None), "sessions", None)
-    sock = getattr(sessions.get(getattr(connection, "session", None)), "interface", None) if isinstance(sessions, dict) else None
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return True
-    return False

@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from corrlab.errors import InstrumentError, PlanError
-from corrlab.instruments.benchfile import DRIVERS, BenchConfig, RoleConfig, open_driver, translate_error
+from corrlab.instruments.benchfile import DRIVERS, BenchConfig, RoleConfig
+from corrlab.instruments.connect import open_driver, translate_error
 
 log = logging.getLogger(__name__)
 

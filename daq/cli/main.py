@@ -170,7 +170,8 @@ def sim():
 
 @sim.command("serve")
 @click.argument("bench_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
-@click.option("--seed", type=int, default=0, show_default=True, help="world seed (if the bench file sets none)")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="world seed (if the bench file sets none)")
 @click.option("--duration", type=float, default=None, help="stop by itself after this many seconds")
 def sim_serve(bench_file, seed, duration):
     """Serve the simulated instruments of BENCH_FILE on 127.0.0.1 until Ctrl-C (or --duration)."""

@@ -43,6 +43,8 @@ def test_embedded_bench_is_simulated_common_cause_and_complete():
         ({"simulated": True, "visa_library": "/usr/lib/libvisa.so", "roles": roles()}, "visa_library must be"),
         ({"simulated": True, "roles": roles(), "colour": "red"}, "colour: unknown field"),
         ({"simulated": True, "roles": roles(), "faults": {"readout_c": {}}}, "faults.readout_c: unknown role"),
+        ({"simulated": True, "roles": roles(), "world": {"seed": -1}}, "world.seed"),
+        ({"simulated": True, "roles": roles(), "world": {"seed": 2**63}}, "world.seed"),
     ],
 )
 def test_bad_bench_files_are_refused_with_the_field_named(data, needle):
