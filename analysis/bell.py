@@ -45,7 +45,7 @@ import numpy as np
 from corrlab.analysis._validation import as_float_array, check_confidence_level, same_length
 from corrlab.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
-from corrlab.theory.qubits import check_arrangement
+from corrlab.validation import check_arrangement
 
 __all__ = [
     "binarize",

@@ -11,6 +11,7 @@ Layers (see the README's Layout section)::
     core = corrlab itself, corrlab.{errors,config,hashing,plan}, corrlab.dataset.*,
            corrlab.theory.* (anything in the corrlab/ folder)
     instruments  <-  protocols  <-  daq          analysis reads datasets through core
+    (analysis never imports corrlab.theory: blind to the simulated worlds' ground truth)
     (only the daq CLI, corrlab.daq.cli[.*], may import corrlab.analysis)
 
 Every rule is checked by a function that returns the offending edges, so a failure lists
@@ -219,6 +220,13 @@ def theory_violations(graph: Graph) -> list[Edge]:
                   key=lambda e: (e.src, e.target, e.line))
 
 
+def analysis_theory_violations(graph: Graph) -> list[Edge]:
+    """corrlab.analysis imports nothing of corrlab.theory: it stays blind to the worlds' ground truth."""
+    return sorted((e for e in graph.edges
+                   if _under(e.src, "corrlab.analysis") and e.resolved and _under(e.resolved, "corrlab.theory")),
+                  key=lambda e: (e.src, e.target, e.line))
+
+
 def strongly_connected(nodes, succ) -> list[list[str]]:
     """Tarjan's strongly connected components, iteratively (no recursion limit)."""
     index: dict[str, int] = {}
@@ -417,6 +425,11 @@ def test_core_imports_no_layer(graph):
     assert not bad, "core (corrlab, errors, config, hashing, plan, dataset, theory) imports a layer:\n  " + _listing(bad)
 
 
+def test_analysis_imports_no_theory(graph):
+    bad = analysis_theory_violations(graph)
+    assert not bad, "corrlab.analysis imports the theory the simulated worlds use (DESIGN: it stays blind):\n  " + _listing(bad)
+
+
 def test_theory_imports_only_core(graph):
     bad = theory_violations(graph)
     assert not bad, "corrlab.theory imports beyond core:\n  " + _listing(bad)
@@ -520,6 +533,7 @@ def synthetic(tmp_path) -> Graph:
         "analysis/bad.py": "import numpy\n\ndef g():\n    import corrlab.daq.runner\n",
         "analysis/rel.py": "from ..daq.runner import run\nfrom ..dataset import x\n",  # relative, beyond the folder
         "analysis/ok.py": "from corrlab.errors import E\nfrom corrlab import plan\n",
+        "analysis/peek.py": "def f():\n    from corrlab.theory import t\n",  # analysis -> theory, lazily
         "daq/__init__.py": "",
         "daq/runner.py": "from corrlab.analysis import ok\n",  # not the CLI
         "daq/cli/__init__.py": "from corrlab.daq.cli.main import cli\n",
@@ -563,6 +577,7 @@ def test_the_checker_finds_layer_violations(synthetic):
     assert _pairs(rule_violations(synthetic, "core")) == {("corrlab.plan", "corrlab.protocols.steps"),
                                                           ("corrlab.theory.t", "corrlab.instruments.sim.world")}
     assert _pairs(theory_violations(synthetic)) == {("corrlab.theory.t", "corrlab.instruments.sim.world")}
+    assert _pairs(analysis_theory_violations(synthetic)) == {("corrlab.analysis.peek", "corrlab.theory.t")}
     assert _pairs(rule_violations(synthetic, "daq")) == {("corrlab.daq.runner", "corrlab.analysis.ok")}  # not the CLI's
     assert _pairs(rule_violations(synthetic, "instruments")) == {("corrlab.instruments.sim.world", "corrlab.protocols.steps")}
     assert _pairs(rule_violations(synthetic, "protocols")) == {("corrlab.protocols.steps", "corrlab.daq.runner")}

@@ -53,7 +53,7 @@ import numpy as np
 
 from corrlab.errors import PlanError
 from corrlab.results import Result
-from corrlab.validation import as_float_array
+from corrlab.validation import as_float_array, check_arrangement
 
 __all__ = [
     "CHSH_ANGLES",
@@ -117,23 +117,6 @@ def direction(theta, phi=0.0) -> np.ndarray:
     th = np.asarray(theta, dtype=float)
     ph = np.broadcast_to(np.asarray(phi, dtype=float), th.shape)
     return np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=-1)
-
-
-def check_arrangement(arrangement) -> tuple[int, int]:
-    if arrangement is None:
-        return (1, 1)
-    try:
-        pair = tuple(int(v) for v in arrangement)
-        if len(pair) != 2 or any(v not in (0, 1) for v in pair) or any(
-            isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in arrangement
-        ):
-            raise ValueError
-    except (TypeError, ValueError) as exc:
-        raise PlanError(
-            f"arrangement must be the (setting_a, setting_b) pair with the minus sign, one of "
-            f"(0, 0), (0, 1), (1, 0), (1, 1); got {arrangement!r}"
-        ) from exc
-    return pair
 
 
 # ---------------------------------------------------------------------------------------
