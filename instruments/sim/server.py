@@ -19,6 +19,7 @@ instrument takes to boot. Faults come from the bench file's ``[faults.<role>]`` 
     server.faults.garble_replies(2)                  # the next 2 replies are garbage
     server.faults.refuse(seconds=0.5)                # port not listening for 0.5 s
     server.faults.refuse(connections=2)              # reset the next 2 connections at once
+    server.faults.freeze(20.0)                       # answer nothing for 20 s (SIGSTOP-like)
 
 What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
 
@@ -33,6 +34,9 @@ What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
 * refused (connection reset on accept): ``open_resource`` succeeds, the first I/O raises
   ``ConnectionResetError`` or ``BrokenPipeError``.
 * garbage: a well-framed reply that is not a number; the driver's parser fails.
+* frozen (``freeze``, a stopped process): connections are accepted and kept, nothing is
+  served; every query times out (``VI_ERROR_TMO``). At the thaw the messages held are
+  served in order (so a client that stayed connected gets stale replies).
 
 Counters (:class:`ServerStats`, ``server.stats``) record connections, commands, queries
 and every fault served, so tests assert on them.
@@ -74,6 +78,7 @@ class ServerStats:
     dropped: int = 0  # connections closed by a fault
     delayed: int = 0  # replies delayed by a fault
     garbled: int = 0  # replies replaced with garbage by a fault
+    held: int = 0  # messages held by a freeze until the thaw
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -99,6 +104,7 @@ class Faults(FaultOptions):
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _server: Any = field(default=None, repr=False, compare=False)
     _drop_left: int | None = field(default=None, repr=False, compare=False)
+    _frozen_until: float = field(default=0.0, repr=False, compare=False)  # monotonic time of the thaw
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -131,6 +137,7 @@ class Faults(FaultOptions):
             self.garble_pattern = None
             self.refuse_connections = 0
             self.refuse_s = 0.0
+            self._frozen_until = 0.0
 
     # -- the test API ---------------------------------------------------------------------
     def drop_after(self, n: int, *, times: int = 1, reset: bool = False) -> None:
@@ -159,7 +166,31 @@ class Faults(FaultOptions):
             raise PlanError("refuse needs seconds, connections or both")
         self.configure(refuse_s=seconds, refuse_connections=connections)
 
+    def freeze(self, seconds: float) -> None:
+        """Answer nothing for ``seconds`` from now (a stopped process): messages that arrive are
+        held, connections are accepted and kept; at the thaw the held messages are served."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
+            raise PlanError(f"freeze needs a number of seconds in (0, 3600]; got {seconds!r}")
+        with self._lock:
+            self._frozen_until = time.monotonic() + float(seconds)
+
     # -- decisions, called by the server ------------------------------------------------------
+    @property
+    def frozen(self) -> bool:
+        with self._lock:
+            return self._frozen_until > time.monotonic()
+
+    def wait_thaw(self, stop: threading.Event) -> bool:
+        """Hold the caller while frozen; True when it may serve (thawed, or never frozen), False
+        when ``stop`` was set meanwhile."""
+        while True:
+            with self._lock:
+                left = self._frozen_until - time.monotonic()
+            if left <= 0:
+                return True
+            if stop.wait(min(left, _POLL_S)):
+                return False
+
     def _notify_refuse(self, seconds: float) -> None:
         server = self._server
         if server is not None:
@@ -458,6 +489,10 @@ class SimServer:
         """Serve one message; False when the connection must end."""
         self.stats.add(commands=1)
         self.received.append(message)
+        if self.faults.frozen:
+            self.stats.add(held=1)
+            if not self.faults.wait_thaw(self._stop):
+                return False
         drop, reset = self.faults.take_drop()
         if drop:
             self.stats.add(dropped=1)
