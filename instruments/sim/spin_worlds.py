@@ -128,6 +128,10 @@ class _MagnetizationWorld(OscillatorWorld):
         _float_param(self.p, "readout_noise_v", kind)
         self._pmf_cache: dict = {}
 
+    def warm_up(self) -> None:
+        super().warm_up()
+        from scipy.stats import binom  # noqa: F401  (the singlet pairs' distribution)
+
     # -- subclasses provide the exact joint distribution (normalized values) --------------------
     def joint(self, theta_a: float, theta_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(m_a_values, m_b_values, pmf)`` of the normalized magnetizations, cached per setting pair."""
