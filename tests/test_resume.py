@@ -75,3 +75,37 @@ def test_sigkill_mid_part_then_resume_equals_an_uninterrupted_run(tmp_path, demo
         np.testing.assert_array_equal(after[col].to_numpy(), ref[col].to_numpy())
     assert list(after.condition.astype(str)) == list(ref.condition.astype(str))
     assert list(whole.trials().condition) == list(trials.condition)
+
+
+def test_a_resumed_run_that_completes_carries_no_old_stop_reason(tmp_path):
+    """The stop of an earlier session goes to the manifest's ``stops`` history; a complete dataset
+    has no ``stop_reason`` (issue 15, case 5: it kept the old one)."""
+    from corrlab.daq.runner import resume_run, run_protocol
+    from corrlab.instruments.benchfile import bench_from_dict, load_bench
+    from corrlab.protocols.config import protocol_from_dict
+
+    proto = protocol_from_dict({
+        "protocol": {"name": "stops", "seed": 5},
+        "schedule": {"trials": 6, "block_size": 6, "trials_per_part": 2,
+                     "conditions": {"main": 3, "control:break_L": 1, "control:perturb_C": 1, "control:couple_env": 1}},
+        "acquisition": {"samples": 64},
+        "stabilize": {"reads": 2, "interval_s": 0.0, "max_wait_s": 0.2},
+    })
+    data = load_bench().to_json()
+    data["faults"] = {"thermal": {"stick_temperature": {"trial": 3, "offset_k": 1.0, "reads": 100000}}}
+    first = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="s")
+    assert first.status == "interrupted" and "stayed outside" in first.reason
+    ds = Dataset.open(tmp_path / "s")
+    assert ds.manifest["stop_reason"] == first.reason
+    data["faults"] = {}
+    done = resume_run(tmp_path / "s", bench_from_dict(data))
+    assert done.status == "complete" and done.reason is None
+    m = Dataset.open(tmp_path / "s").manifest
+    assert m["status"] == "complete" and "stop_reason" not in m and m["trials_committed"] == 6
+    assert len(m["stops"]) == 1 and len(m["resumes"]) == 1
+    stop = m["stops"][0]
+    assert stop["status"] == "interrupted" and stop["stop_reason"] == first.reason
+    assert stop["resumed_utc"] == m["resumes"][0] and stop["finished_utc"] < stop["resumed_utc"]
+    # and the journal keeps the whole story
+    runs = [(e["outcome"], e["message"]) for e in Dataset.open(tmp_path / "s").events() if e["step"] == "run"]
+    assert [o for o, _ in runs] == ["start", "interrupted", "start", "complete"] and runs[1][1] == first.reason

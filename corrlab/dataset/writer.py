@@ -125,9 +125,19 @@ class DatasetWriter:
                 leftover.unlink()  # a part written but never committed (crash before manifest)
         records = [r for r in (ds.trials().to_dict("records") if ds.parts else []) if int(r["trial"]) in report.trials]
         manifest = dict(ds.manifest)
+        now = utc_now()
+        # how the previous session ended moves to the history: a running dataset carries no
+        # stop of the past (a resumed run that completes has no stop_reason)
+        manifest.setdefault("stops", []).append({
+            "status": manifest.get("status"),  # "running": the process ended without recording one
+            "finished_utc": manifest.get("finished_utc"),
+            "stop_reason": manifest.pop("stop_reason", None),
+            "safe_state": manifest.pop("safe_state", None),
+            "resumed_utc": now,
+        })
         manifest["status"] = "running"
         manifest["finished_utc"] = None
-        manifest.setdefault("resumes", []).append(utc_now())
+        manifest.setdefault("resumes", []).append(now)
         writer = cls(ds.path, manifest, records)
         writer._write_manifest()
         return writer
@@ -265,8 +275,12 @@ class DatasetWriter:
         self.manifest.update(fields)
         self._write_manifest()
 
-    def close(self, status: str, *, reason: str | None = None) -> None:
-        """Commit what is buffered and record the final status (complete/interrupted/aborted)."""
+    def close(self, status: str, *, reason: str | None = None, fields: dict | None = None) -> None:
+        """Commit what is buffered and record the final status (complete/interrupted/aborted).
+
+        ``reason`` becomes ``stop_reason`` (removed when there is none, so a completed run never
+        carries an old one); ``fields`` are further manifest fields recorded with the status.
+        """
         if status not in STATUSES:
             raise PlanError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
         try:
@@ -276,6 +290,9 @@ class DatasetWriter:
             self.manifest["finished_utc"] = utc_now()
             if reason:
                 self.manifest["stop_reason"] = reason
+            else:
+                self.manifest.pop("stop_reason", None)
+            self.manifest.update(fields or {})
             self._write_manifest()
             self._journal.close()
 
