@@ -22,7 +22,9 @@ FAULT_OPTIONS: tuple[str, ...] = (
     "delay_queries", "delay_pattern", "delay_s",
     "garble_queries", "garble_pattern",
     "refuse_s", "refuse_connections",
+    "corrupt_blocks", "corrupt_value",
 )
+CORRUPT_VALUES: tuple[str, ...] = ("nan", "inf", "huge", "mixed")  # what a corrupted block's samples become
 
 
 def _check_count(name: str, value: Any, *, allow_none: bool = False) -> int | None:
@@ -66,6 +68,8 @@ class FaultOptions:
     garble_pattern: str | None = None
     refuse_s: float = 0.0  # at start: the port does not listen for this long
     refuse_connections: int = 0  # reset the next n connections as soon as they are accepted
+    corrupt_blocks: int = 0  # the next K binary blocks (``#<n><len>`` replies) carry garbage samples, header intact
+    corrupt_value: str = "mixed"  # the garbage: nan, inf (+-inf), huge (+-3e38) or mixed (all of them)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -83,6 +87,9 @@ class FaultOptions:
         _check_pattern("garble_pattern", self.garble_pattern)
         _check_seconds("refuse_s", self.refuse_s)
         _check_count("refuse_connections", self.refuse_connections)
+        _check_count("corrupt_blocks", self.corrupt_blocks)
+        if self.corrupt_value not in CORRUPT_VALUES:
+            raise PlanError(f"faults.corrupt_value must be one of {', '.join(CORRUPT_VALUES)}; got {self.corrupt_value!r}")
 
     def options(self) -> dict[str, Any]:
         """The current value of every option."""
@@ -101,4 +108,4 @@ def check_fault_options(name: str, options: Mapping[str, Any], current: Mapping[
         raise PlanError(str(exc).replace("faults.", f"faults.{name}.", 1)) from exc
 
 
-__all__ = ["FAULT_OPTIONS", "FaultOptions", "check_fault_options"]
+__all__ = ["CORRUPT_VALUES", "FAULT_OPTIONS", "FaultOptions", "check_fault_options"]

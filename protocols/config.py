@@ -87,6 +87,9 @@ class Acquisition(_Section):
     sample_rate_hz: float = Field(10_000.0, gt=0, le=1e9)
     samples: int = Field(2000, ge=16, le=50_000_000)
     record_quadratures: bool = Field(False, description="also record y_a, y_b (four digitizer channels)")
+    range_v: float = Field(10.0, gt=0, le=1000, description=(
+        "the digitizer's input range: every sample lies within +-range_v volts (the SR830's outputs span "
+        "+-10 V at full scale); a sample outside it, or not finite, is a digitizer fault and the trial is repeated"))
 
 
 class Prepare(_Section):

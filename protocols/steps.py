@@ -166,6 +166,7 @@ def measure(protocol: Protocol, spec: TrialSpec) -> Plan:
     if record.shape != expected:
         raise InstrumentError(f"digitizer: wrong-shaped record: received {record.shape}, expected {expected} "
                               "(channels, samples)", role="digitizer")
+    check_samples(record, CHANNEL_NAMES[:expected[0]], acq.range_v)
     samples = {"t": np.arange(acq.samples) / acq.sample_rate_hz, "x_a": record[0], "x_b": record[1]}
     if acq.record_quadratures:
         samples["y_a"], samples["y_b"] = record[2], record[3]
@@ -173,6 +174,33 @@ def measure(protocol: Protocol, spec: TrialSpec) -> Plan:
                    f"{acq.samples} samples per side at {acq.sample_rate_hz:g} Hz, phases {phase_a:g}/{phase_b:g} deg",
                    {"environment_coupled": coupled})
     return samples, {"phase_a_deg": phase_a, "phase_b_deg": phase_b, "environment_coupled": coupled}
+
+
+CHANNEL_NAMES = ("x_a", "x_b", "y_a", "y_b")  # the digitizer's channels, in order, by their dataset columns
+
+
+def check_samples(record: np.ndarray, names, range_v: float) -> None:
+    """Refuse a record holding samples no intact digitizer gives: not finite, or outside its
+    input range ``+-range_v`` (the protocol's ``acquisition.range_v``). Raises
+    :class:`InstrumentError` (role ``digitizer``: the runner discards and repeats the trial)
+    with one line naming, per channel, how many samples were wrong and the largest magnitude.
+    """
+    inside = np.abs(record) <= range_v  # False for NaN too
+    if inside.all():
+        return
+    found = []
+    for name, row, ok in zip(names, record, inside):
+        if ok.all():
+            continue
+        finite = np.isfinite(row)
+        n_bad, n_out = int((~finite).sum()), int((finite & ~ok).sum())
+        what = [f"{n_bad} non-finite" if n_bad else "", f"{n_out} outside +-{range_v:g} V" if n_out else ""]
+        text = f"{name}: {' and '.join(w for w in what if w)} of {row.size} samples"
+        if n_out:
+            text += f" (largest |value| {float(np.max(np.abs(row[finite]))):.3g} V)"
+        found.append(text)
+    raise InstrumentError(f"digitizer: impossible samples in the record: {'; '.join(found)} "
+                          f"(acquisition.range_v = {range_v:g} V)", role="digitizer")
 
 
 def trial_plan(protocol: Protocol, spec: TrialSpec) -> Plan:

@@ -303,3 +303,28 @@ def test_garbled_block_from_a_fault_is_an_instrument_error(rig):
         dig.fetch(1)
     assert server.stats.snapshot()["garbled"] == 1
     assert dig.fetch(1).tobytes() == state.digitizer.record[0].tobytes()
+
+
+@pytest.mark.parametrize("value, expect", [
+    ("nan", lambda bad: np.isnan(bad).all()),
+    ("inf", lambda bad: np.isinf(bad).all() and (bad > 0).any() and (bad < 0).any()),
+    ("huge", lambda bad: (np.abs(bad) == np.float32(3e38)).all()),
+    ("mixed", lambda bad: np.isnan(bad).any() and np.isinf(bad).any() and (np.abs(bad) == np.float32(3e38)).any()),
+])
+def test_a_corrupted_block_keeps_its_header_and_reads_as_garbage_samples(rig, value, expect):
+    """corrupt_payloads: the driver reads the block without complaint (header, length, LF intact);
+    16 evenly spaced samples are garbage, the rest are the record; the next block is clean."""
+    state, _, server, dig = rig()
+    dig.channels, dig.record_length = 2, 100
+    dig.arm()
+    dig.wait_complete()
+    server.faults.corrupt_payloads(1, value=value)
+    got = dig.fetch_all()
+    clean = state.digitizer.record
+    assert got.shape == clean.shape == (2, 100)
+    differs = got.ravel() != clean.ravel()  # NaN != x: counted
+    assert differs.sum() == 16 and differs[0] and differs[-1] and differs[:100].sum() == differs[100:].sum() == 8
+    assert expect(got.ravel()[differs])
+    assert server.stats.snapshot()["corrupted"] == 1
+    assert dig.fetch_all().tobytes() == clean.tobytes()
+    assert dig.check_errors() == []

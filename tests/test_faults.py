@@ -177,3 +177,71 @@ def test_a_wrong_shaped_digitizer_record_is_an_instrument_fault(tmp_path, refere
     data = ds.read().to_pandas()
     for col in ("x_a", "x_b", "setting_a", "setting_b"):
         np.testing.assert_array_equal(data[col].to_numpy(), reference[col].to_numpy())
+
+
+def test_a_digitizer_block_of_garbage_samples_is_an_instrument_fault(tmp_path, reference):
+    """Blocks whose header is intact but whose samples are NaN, +-inf or +-3e38 (the bench file's
+    ``corrupt_blocks`` for the first record, the server's ``corrupt_payloads`` mid-run): each such
+    trial is discarded and repeated, journaled, and the dataset holds only the clean records."""
+    plan = {4: (1, "nan"), 9: (2, "huge")}  # trial: (blocks, value); 9 fails twice, its third attempt succeeds
+    server = {}
+
+    def corrupt_later(sim):
+        acquire = sim.world.acquire
+        server["digitizer"] = sim.servers["digitizer"]
+
+        def hooked():
+            if sim.world.ctx.trial in plan:
+                count, value = plan.pop(sim.world.ctx.trial)
+                sim.servers["digitizer"].faults.corrupt_payloads(count, value=value)
+            return acquire()
+
+        sim.world.acquire = hooked
+
+    faults = {"digitizer": {"corrupt_blocks": 1, "corrupt_value": "mixed"}}
+    result = run_protocol(protocol(), bench(faults), tmp_path, run_id="g", sim_hook=corrupt_later)
+    assert result.status == "complete", result.reason
+    assert result.trials_committed == result.trials_planned == 12
+    assert server["digitizer"].stats.corrupted == 4 and not plan
+    ds = Dataset.open(tmp_path / "g")
+    assert ds.verify().ok
+    journal = faults_in_journal(ds)
+    assert [(e["trial"], e["role"], e["error_type"]) for e in journal] == [
+        (0, "digitizer", "InstrumentError"), (4, "digitizer", "InstrumentError"),
+        (9, "digitizer", "InstrumentError"), (9, "digitizer", "InstrumentError")]
+    first, nan, huge = journal[0]["message"], journal[1]["message"], journal[2]["message"]
+    assert "\n" not in first and "discarded" in first
+    # 400 samples, 16 replaced (8 per channel) cycling NaN, inf, 3e38, -inf, -3e38
+    assert "x_a: 5 non-finite and 3 outside +-10 V of 200 samples (largest |value| 3e+38 V)" in first
+    assert "x_b: " in first and "acquisition.range_v = 10 V" in first
+    assert "x_a: 8 non-finite of 200 samples" in nan and "x_b: 8 non-finite of 200 samples" in nan
+    assert "x_a: 8 outside +-10 V of 200 samples (largest |value| 3e+38 V)" in huge
+    trials = ds.trials().set_index("trial")
+    assert trials.attempts.to_dict() == {t: {0: 2, 4: 2, 9: 3}.get(t, 1) for t in range(12)}
+    data = ds.read().to_pandas()
+    assert np.isfinite(data[["x_a", "x_b"]].to_numpy()).all() and data[["x_a", "x_b"]].abs().max().max() < 10
+    for col in ("x_a", "x_b", "setting_a", "setting_b"):
+        np.testing.assert_array_equal(data[col].to_numpy(), reference[col].to_numpy())
+
+
+def test_samples_outside_the_protocols_range_are_refused_with_their_channel():
+    from corrlab.protocols.steps import check_samples
+
+    record = np.zeros((4, 50))
+    check_samples(record, ("x_a", "x_b", "y_a", "y_b"), 1.0)  # a clean record passes
+    record[3, 7] = 1.5
+    record[3, 9] = -np.inf
+    with pytest.raises(InstrumentError, match=r"^digitizer: impossible samples in the record: y_b: 1 non-finite and "
+                                              r"1 outside \+-1 V of 50 samples \(largest \|value\| 1.5 V\) "
+                                              r"\(acquisition.range_v = 1 V\)$") as info:
+        check_samples(record, ("x_a", "x_b", "y_a", "y_b"), 1.0)
+    assert info.value.role == "digitizer"
+    with pytest.raises(PlanError, match="range_v"):
+        protocol(acquisition={"range_v": 0})
+
+
+def test_bad_corruption_options_are_refused_when_the_bench_is_read():
+    with pytest.raises(PlanError, match=r"faults.digitizer.corrupt_value must be one of nan, inf, huge, mixed; got 'zero'"):
+        bench({"digitizer": {"corrupt_blocks": 1, "corrupt_value": "zero"}})
+    with pytest.raises(PlanError, match=r"faults.digitizer.corrupt_blocks must be a non-negative integer"):
+        bench({"digitizer": {"corrupt_blocks": -1}})

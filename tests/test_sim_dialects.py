@@ -588,7 +588,7 @@ def test_faults_configure_validates_option_names_and_values():
     assert (f.delay_queries, f.delay_pattern, f.delay_s) == (2, "^KRDG", 0.5)
     assert set(FAULT_OPTIONS) == {"drop_after_commands", "drop_times", "drop_reset", "delay_queries",
                                   "delay_pattern", "delay_s", "garble_queries", "garble_pattern",
-                                  "refuse_s", "refuse_connections"}
+                                  "refuse_s", "refuse_connections", "corrupt_blocks", "corrupt_value"}
 
 
 def test_fault_delay_gives_a_timeout_then_a_stale_reply(bench):

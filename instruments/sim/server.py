@@ -20,6 +20,7 @@ instrument takes to boot. Faults come from the bench file's ``[faults.<role>]`` 
     server.faults.refuse(seconds=0.5)                # port not listening for 0.5 s
     server.faults.refuse(connections=2)              # reset the next 2 connections at once
     server.faults.freeze(20.0)                       # answer nothing for 20 s (SIGSTOP-like)
+    server.faults.corrupt_payloads(1, value="huge")  # the next data block: header intact, samples 3e38
 
 What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
 
@@ -34,6 +35,10 @@ What a pyvisa-py 0.8.1 client sees (tests/test_sim_dialects.py checks each):
 * refused (connection reset on accept): ``open_resource`` succeeds, the first I/O raises
   ``ConnectionResetError`` or ``BrokenPipeError``.
 * garbage: a well-framed reply that is not a number; the driver's parser fails.
+* corrupted block (``corrupt_payloads``): a definite-length block (``#<n><len>`` + payload)
+  whose header and length are intact and whose float32 payload holds NaN, +-inf or +-3e38
+  at evenly spaced samples; the driver reads it without complaint (what the digitizer's
+  memory would give after a fault), so only a check of the samples catches it.
 * frozen (``freeze``, a stopped process): connections are accepted and kept, nothing is
   served; every query times out (``VI_ERROR_TMO``). At the thaw the messages held are
   served in order (so a client that stayed connected gets stale replies).
@@ -54,6 +59,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
+
+import numpy as np
 
 from corrlab.errors import PlanError
 from corrlab.instruments.faults import FAULT_OPTIONS, FaultOptions, check_fault_options
@@ -79,6 +86,7 @@ class ServerStats:
     delayed: int = 0  # replies delayed by a fault
     garbled: int = 0  # replies replaced with garbage by a fault
     held: int = 0  # messages held by a freeze until the thaw
+    corrupted: int = 0  # block replies whose samples a fault replaced with garbage
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -138,6 +146,8 @@ class Faults(FaultOptions):
             self.refuse_connections = 0
             self.refuse_s = 0.0
             self._frozen_until = 0.0
+            self.corrupt_blocks = 0
+            self.corrupt_value = "mixed"
 
     # -- the test API ---------------------------------------------------------------------
     def drop_after(self, n: int, *, times: int = 1, reset: bool = False) -> None:
@@ -173,6 +183,11 @@ class Faults(FaultOptions):
             raise PlanError(f"freeze needs a number of seconds in (0, 3600]; got {seconds!r}")
         with self._lock:
             self._frozen_until = time.monotonic() + float(seconds)
+
+    def corrupt_payloads(self, count: int, *, value: str = "mixed") -> None:
+        """The next ``count`` binary block replies keep their header and carry garbage samples
+        (``value``: nan, inf, huge or mixed; see :data:`CORRUPT_VALUES`)."""
+        self.configure(corrupt_blocks=count, corrupt_value=value)
 
     # -- decisions, called by the server ------------------------------------------------------
     @property
@@ -234,12 +249,50 @@ class Faults(FaultOptions):
             return True
         return pattern is not None
 
+    def take_corruption(self) -> str | None:
+        """For a block reply about to be sent: the garbage to put in it (consumes one), or None."""
+        with self._lock:
+            if self.corrupt_blocks <= 0:
+                return None
+            self.corrupt_blocks -= 1
+            return self.corrupt_value
+
     def take_reply_faults(self, message: str) -> tuple[float, bool]:
         """For a query about to be answered: (delay in seconds or 0, garble?)."""
         with self._lock:
             delay = self.delay_s if self._take(message, "delay_queries", "delay_pattern") else 0.0
             garble = self._take(message, "garble_queries", "garble_pattern")
             return delay, garble
+
+
+_HUGE = 3.0e38  # a float32 a digitizer never records (about 0.9 of float32's largest)
+_GARBAGE_SAMPLES = {"nan": (np.nan,), "inf": (np.inf, -np.inf), "huge": (_HUGE, -_HUGE),
+                    "mixed": (np.nan, np.inf, _HUGE, -np.inf, -_HUGE)}
+_CORRUPTED_PER_BLOCK = 16  # garbage samples per block, evenly spaced (so every channel gets some)
+
+
+def _is_block(parts: list) -> bool:
+    """Is this reply an IEEE 488.2 definite-length block with a non-empty payload?"""
+    head = bytes(memoryview(parts[0])[:11]) if parts else b""
+    if head[:1] != b"#" or not head[1:2].isdigit() or head[1:2] == b"0":
+        return False
+    digits = head[2:2 + int(head[1:2])]
+    return len(digits) == int(head[1:2]) and digits.isdigit() and int(digits) > 0
+
+
+def _corrupt_block(parts: list, value: str) -> list[bytes]:
+    """The same block (header, length and terminator intact) with garbage float32 samples."""
+    raw = b"".join(bytes(p) for p in parts)
+    ndigits = int(raw[1:2])
+    start = 2 + ndigits
+    length = int(raw[2:start])
+    out = bytearray(raw)
+    samples = np.frombuffer(memoryview(out)[start:start + length - length % 4], dtype="<f4")
+    if samples.size:
+        where = np.linspace(0, samples.size - 1, min(_CORRUPTED_PER_BLOCK, samples.size)).astype(np.int64)
+        garbage = _GARBAGE_SAMPLES[value]
+        samples[where] = np.resize(np.asarray(garbage, dtype="<f4"), where.size)
+    return [bytes(out)]
 
 
 def _reply_size(parts: Iterable[bytes | memoryview]) -> int:
@@ -511,6 +564,12 @@ class SimServer:
                 self.stats.add(garbled=1)
                 log.info("%s: fault: garbage reply to %r", self.name, message)
                 parts = [GARBAGE + getattr(self.model, "terminator", b"\n")]
+            elif self.faults.corrupt_blocks and _is_block(parts):  # (unlocked peek: the take decides)
+                value = self.faults.take_corruption()
+                if value is not None:
+                    self.stats.add(corrupted=1)
+                    log.info("%s: fault: block reply to %r carries garbage samples (%s)", self.name, message, value)
+                    parts = _corrupt_block(parts, value)
             if delay > 0:
                 self.stats.add(delayed=1)
                 log.info("%s: fault: reply to %r delayed %.3f s", self.name, message, delay)
