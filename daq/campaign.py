@@ -159,7 +159,7 @@ class Campaign:
                     "run_id": check_run_id(f"{self.spec.campaign.name}-{index:03d}-{stem}-r{rep}"),
                     "status": "pending", "reason": None, "trials_committed": 0, "trials_planned": None,
                     "faults": [], "suspensions": 0, "started_utc": None, "finished_utc": None,
-                    "elapsed_s": 0.0, "verdict": None,
+                    "elapsed_s": 0.0, "verdict": None, "safe_state": None, "outages": [],
                 })
         return entries
 
@@ -273,10 +273,14 @@ def execute(campaign: Campaign, *, at: str | None = None, resume: bool = False, 
             faults=entry["faults"] + [f["error"] for f in result.faults],
             suspensions=entry["suspensions"] + result.suspensions,
             elapsed_s=round(entry["elapsed_s"] + result.elapsed_s, 3), finished_utc=utc_now(),
+            safe_state=result.safe_state,
+            outages=entry.get("outages", []) + list(getattr(result, "outages", [])),
         )
         campaign.log(f"run {entry['index']}: {result.status}, {result.trials_committed}/{result.trials_planned} trials, "
                      f"{len(result.faults)} fault(s), {result.suspensions} suspension(s), {result.elapsed_s:.1f} s"
                      + (f"; {result.reason}" if result.reason else ""))
+        for role, why in result.safe_state["not_confirmed"].items():
+            campaign.log(f"run {entry['index']}: {role} NOT CONFIRMED SAFE: {why}")
         if result.status == "complete" and campaign.spec.campaign.analyze:
             try:
                 entry["verdict"] = analyze(result.path)

@@ -8,7 +8,8 @@ STEPS = ("control", "prepare", "isolate", "stabilize", "fix", "measure")
 
 
 class RichObserver(Observer):
-    """Draws rich progress bars; prints faults, suspensions and reconnects as they happen."""
+    """Draws rich progress bars; prints faults, outages, suspensions, reconnects and every role
+    not confirmed in its safe state as they happen."""
 
     def __init__(self, console, *, quiet: bool = False):
         self.console = console
@@ -54,8 +55,9 @@ class RichObserver(Observer):
 
     def event(self, entry):
         step = entry.get("step")
-        if step in ("fault", "reconnect", "suspend", "resume") or entry.get("outcome") == "fail" and step == "safe_state":
-            colour = {"fault": "red", "suspend": "yellow"}.get(step, "cyan")
+        unsafe = step == "safe_state" and entry.get("outcome") in ("fail", "partial")
+        if step in ("fault", "reconnect", "suspend", "resume", "outage") or unsafe:
+            colour = "bold red" if unsafe else {"fault": "red", "suspend": "yellow", "outage": "yellow"}.get(step, "cyan")
             trial = entry.get("trial")
             where = f"trial {trial}: " if trial is not None else ""
             self.console.print(f"[{colour}]{step}[/] {where}{entry.get('message', '')}")

@@ -1,7 +1,9 @@
 """The one runner: executes a protocol's plans on a bench and writes the dataset.
 
 It journals every step, commits whole trials in parts, restores the bench's safe state in
-``finally``, and leaves an honest status: ``complete``; ``interrupted`` (Ctrl-C, SIGTERM,
+``finally`` (each role's written and read back from its instrument; a role that could not be
+reached or did not confirm is named in the journal and in the manifest's ``safe_state``, never
+counted safe), and leaves an honest status: ``complete``; ``interrupted`` (Ctrl-C, SIGTERM,
 an instrument that stayed away past the reconnect bound, a suspension past its limit:
 resumable); ``aborted`` (anything else). Committed trials are never touched again.
 
@@ -56,6 +58,12 @@ class RunResult:
     suspensions: int = 0
     elapsed_s: float = 0.0
     signal: str | None = None  # set when an operator's SIGINT/SIGTERM stopped the run
+    safe_state: dict = field(default_factory=lambda: {"confirmed": [], "not_confirmed": {}})
+
+    @property
+    def safe(self) -> bool:
+        """Every role confirmed in its safe state by its instrument."""
+        return not self.safe_state["not_confirmed"]
 
 
 def default_run_id(protocol: Protocol) -> str:
@@ -168,6 +176,25 @@ class Runner:
             signum, self._held_signal = self._held_signal, None
             raise Interrupted(signal.Signals(signum).name)
 
+    # -- the safe state ---------------------------------------------------------------------------
+    def restore_safe_state(self) -> dict:
+        """Every role in its safe state, confirmed by its instrument; journal each role that is not.
+
+        Returns the manifest's ``safe_state``: ``{"confirmed": [...], "not_confirmed": {role: why}}``.
+        """
+        report = self.bench.safe_state()
+        for role, why in report.not_confirmed.items():
+            self.journal("safe_state", "fail", f"{role}: not confirmed safe: {why}", role=role)
+        if report.ok:
+            self.journal("safe_state", "ok", f"every role confirmed in its safe state by its instrument "
+                         f"({', '.join(report.confirmed)})", confirmed=report.confirmed)
+        else:
+            self.journal("safe_state", "partial",
+                         f"{len(report.not_confirmed)} role(s) not confirmed safe: {', '.join(report.not_confirmed)}; "
+                         f"confirmed: {', '.join(report.confirmed) or 'none'}",
+                         confirmed=report.confirmed, not_confirmed=list(report.not_confirmed))
+        return report.to_json()
+
     # -- the run -------------------------------------------------------------------------------
     def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int) -> None:
         """After an instrument fault: journal it, give up past the bound, else reconnect the role."""
@@ -244,15 +271,12 @@ class Runner:
         finally:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
-            problems = self.bench.safe_state()
-            for p in problems:
-                self.journal("safe_state", "fail", p)
-            self.journal("safe_state", "ok" if not problems else "partial",
-                         "every role in its safe state" if not problems else f"{len(problems)} role(s) not confirmed safe")
+            safe = self.restore_safe_state()
             self.journal("run", status, reason or "")
-            self.writer.close(status, reason=reason)  # commits whole trials measured before a stop
+            # commits whole trials measured before a stop
+            self.writer.close(status, reason=reason, fields={"safe_state": safe})
         result = RunResult(self.writer.path, run_id, status, len(self.writer.committed_trials), len(schedule), reason,
-                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal)
+                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal, safe)
         self.observer.run_finished(result)
         return result
 

@@ -1,14 +1,17 @@
 """Roles: what the protocol asks of each instrument, in the words of the experiment.
 
 A role wraps one unmodified pymeasure driver and offers verbs (``close_mediator``,
-``write_code``, ``acquire``...) and a ``safe_state()`` that the runner always restores.
+``write_code``, ``acquire``...) and a ``safe_state()`` that the runner always restores:
+written, then read back from the instrument (a write alone proves nothing; a write into a
+dead socket may even "succeed"), raising :class:`InstrumentError` when it does not confirm.
 Protocols speak to roles, never to drivers, so a lab with another relay unit writes one
 role class, not a new protocol. Arguments are checked strictly here because several
 pymeasure 0.16 validators clip silently (``truncated_range``), and a clipped reference
 phase would be a wrong measurement, not an error.
 
 :class:`ConnectedBench` connects every role, identifies it (``*IDN?``), translates errors into
-corrlab's hierarchy, reconnects with bounded backoff, and restores safe states.
+corrlab's hierarchy, checks which roles still answer and reopens those that do not, and
+restores safe states into a :class:`SafeStateReport` that names every role not confirmed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +44,18 @@ def _in_range(value: float, lo: float, hi: float, what: str) -> float:
     if not lo <= value <= hi:
         raise PlanError(f"{what} {value!r} is outside [{lo:g}, {hi:g}]")
     return float(value)
+
+
+def _confirm(role: str, what: str, read: Callable[[], Any], holds: Callable[[Any], bool]) -> None:
+    """Read a safe state back from the instrument (``read``); raise unless it ``holds``."""
+    try:
+        got = read()
+    except InstrumentError:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, role, f"the read-back of {what}") from exc
+    if not holds(got):
+        raise InstrumentError(f"{role}: {what} reads back {got!r} after the safe state", role=role)
 
 
 class Role:
@@ -95,6 +111,8 @@ class Readout(Role):
 
     def safe_state(self) -> None:
         self.driver.sine_voltage = 0.004  # reference output to its minimum
+        _confirm(self.name, "the reference amplitude (SLVL?)", lambda: float(self.driver.sine_voltage),
+                 lambda v: math.isclose(v, 0.004, abs_tol=1e-6))
 
 
 class Drive(Role):
@@ -149,8 +167,10 @@ class Drive(Role):
         self.driver.complete
 
     def safe_state(self) -> None:
-        self._channel("a").output = False
-        self._channel("b").output = False
+        for side in ("a", "b"):
+            self._channel(side).output = False
+        for side, n in (("a", 1), ("b", 2)):
+            _confirm(self.name, f"output {n} (OUTP{n}?)", lambda: self._channel(side).output, lambda v: v is False)
 
 
 class Thermal(Role):
@@ -180,6 +200,8 @@ class Thermal(Role):
 
     def safe_state(self) -> None:
         self._heater.range = "off"
+        _confirm(self.name, f"heater {int(self.options.get('heater', 1))} range (RANGE?)", lambda: self._heater.range,
+                 lambda v: v == "off")
 
 
 class Stage(Role):
@@ -208,8 +230,10 @@ class Stage(Role):
 
     def safe_state(self) -> None:
         # not ESP300.shutdown(): in pymeasure 0.16 it queries every property first
-        self._axis("a").disable()
-        self._axis("b").disable()
+        for side in ("a", "b"):
+            self._axis(side).disable()
+        for side in ("a", "b"):
+            _confirm(self.name, f"axis {side} motor (MO?)", lambda: self._axis(side).enabled, lambda v: v is False)
 
 
 class Isolation(Role):
@@ -252,6 +276,7 @@ class Isolation(Role):
 
     def safe_state(self) -> None:
         self.driver.open_all()
+        _confirm(self.name, "the closed relays (ROUT:CLOS?)", self.closed_channels, lambda v: v == [])
 
 
 class Digitizer(Role):
@@ -279,12 +304,34 @@ class Digitizer(Role):
 
     def safe_state(self) -> None:
         self.driver.abort()
+        _confirm(self.name, "the acquisition state (ACQ:STAT?)", lambda: str(self.driver.acquisition_state).strip(),
+                 lambda v: v == "IDLE")
 
 
 ROLE_CLASSES: dict[str, type[Role]] = {
     "Readout": Readout, "Drive": Drive, "Thermal": Thermal, "Stage": Stage,
     "Isolation": Isolation, "Digitizer": Digitizer,
 }
+
+
+@dataclass
+class SafeStateReport:
+    """Which roles the instruments confirmed in their safe state, and why the others are not.
+
+    ``confirmed``: roles whose safe state was written and read back. ``not_confirmed``: role ->
+    the reason (unreachable, no answer, a read-back that did not hold). A role is never counted
+    safe without its instrument's answer.
+    """
+
+    confirmed: list[str] = field(default_factory=list)
+    not_confirmed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.not_confirmed
+
+    def to_json(self) -> dict:
+        return {"confirmed": list(self.confirmed), "not_confirmed": dict(self.not_confirmed)}
 
 
 class ConnectedBench:
@@ -355,6 +402,41 @@ class ConnectedBench:
             raise
         return dict(self.idn)
 
+    def check(self, name: str) -> str | None:
+        """Is ``name`` still there? A cheap ``*IDN?`` on its connection: None when it answers with
+        its recorded identity, else why not (never raises)."""
+        role = self.roles.get(name)
+        if role is None:
+            return "not connected"
+        try:
+            idn = role.identify()
+        except Exception as exc:
+            return str(translate_error(exc, name, "*IDN? (check)"))
+        if idn != self.idn.get(name):
+            return f"{name}: *IDN? answered {idn[:60]!r}, not {self.idn.get(name)!r} (late reply or another instrument)"
+        return None
+
+    def check_all(self) -> dict[str, str]:
+        """Every role checked (:meth:`check`): role -> why it is gone, for those that are."""
+        gone = {}
+        for name in self.config.roles:
+            why = self.check(name)
+            if why is not None:
+                gone[name] = why
+        return gone
+
+    def reopen(self, name: str) -> InstrumentError | None:
+        """One attempt to open ``name`` afresh (its old connection closed first, no backoff):
+        None when it is back with its identity, else the error."""
+        old = self.roles.pop(name, None)
+        if old is not None:
+            old.close()
+        try:
+            self.roles[name] = self._open_role(name)
+        except InstrumentError as exc:
+            return exc
+        return None
+
     def reconnect(self, name: str) -> int:
         """Reopen one role with bounded exponential backoff and an *IDN? check.
 
@@ -390,15 +472,37 @@ class ConnectedBench:
         except Exception as exc:
             raise translate_error(exc, role, verb) from exc
 
-    def safe_state(self) -> list[str]:
-        """Restore every connected role's safe state; never raises; returns the failures."""
-        problems = []
-        for name, role in self.roles.items():
+    def safe_state(self) -> SafeStateReport:
+        """Put every role of the bench in its safe state, confirmed by its instrument; never raises.
+
+        Each role is checked first (``*IDN?``: a stale reply or a dead socket must not pass for a
+        confirmation); one that is gone, or was never reconnected, gets one fresh connection;
+        then its safe state is written and read back. A role that cannot be reached or does not
+        confirm is in ``not_confirmed`` with the reason; the others are still made safe.
+        """
+        report = SafeStateReport()
+        for name in self.config.roles:
+            why = self.check(name)
+            if why is not None:
+                err = self.reopen(name)
+                if err is not None:
+                    report.not_confirmed[name] = f"not reachable: {err}"
+                    continue
             try:
-                role.safe_state()
-            except Exception as exc:  # keep going: the other roles must still be made safe
-                problems.append(str(translate_error(exc, name, "safe state")))
-        return problems
+                self.roles[name].safe_state()
+            except Exception as exc:  # once more on a fresh connection; then keep going with the others
+                why = str(translate_error(exc, name, "safe state"))
+                err = self.reopen(name)
+                if err is not None:
+                    report.not_confirmed[name] = f"{why}; then not reachable: {err}"
+                    continue
+                try:
+                    self.roles[name].safe_state()
+                except Exception as again:
+                    report.not_confirmed[name] = str(translate_error(again, name, "safe state"))
+                    continue
+            report.confirmed.append(name)
+        return report
 
     def close(self) -> None:
         for role in self.roles.values():

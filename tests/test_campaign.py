@@ -164,3 +164,26 @@ def test_every_entry_is_checked_when_the_campaign_is_loaded(tmp_path, demo_proto
     for needle in needles:
         assert needle in msg, msg
     assert not (tmp_path / "data").exists()  # nothing ran, nothing was written
+
+
+def test_the_morning_summary_names_a_role_not_confirmed_safe(tmp_path, demo_protocol):
+    """A run whose heater range never reads back: the state, the log, the status table and the
+    exit status of `campaign run` all say thermal was not confirmed safe."""
+    demo_protocol("p.toml", trials=6, samples=64)
+    (tmp_path / "ok.toml").write_text(BENCH_OK)
+    (tmp_path / "unsafe.toml").write_text(BENCH_OK + '\n[faults.thermal]\ngarble_pattern = "RANGE\\\\?"\n')
+    path = tmp_path / "night.toml"
+    path.write_text('[campaign]\nname = "night"\nout = "data"\nbench = "ok.toml"\nanalyze = false\n\n'
+                    '[[runs]]\nprotocol = "p.toml"\nbench = "unsafe.toml"\n\n[[runs]]\nprotocol = "p.toml"\n')
+    res = CliRunner().invoke(cli, ["campaign", "run", str(path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 5, res.output
+    state = json.loads((tmp_path / "data/campaign-state.json").read_text())
+    first, second = state["queue"]
+    assert first["status"] == second["status"] == "complete"
+    assert list(first["safe_state"]["not_confirmed"]) == ["thermal"] and "thermal" not in first["safe_state"]["confirmed"]
+    assert second["safe_state"]["not_confirmed"] == {} and len(second["safe_state"]["confirmed"]) == 7
+    assert "run 0: thermal NOT CONFIRMED SAFE" in (tmp_path / "data/campaign.log").read_text()
+    res = CliRunner().invoke(cli, ["campaign", "status", str(path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "NOT SAFE: thermal" in res.output and "run 0: thermal NOT CONFIRMED SAFE" in res.output
+    assert res.output.count("NOT SAFE") == 1  # the second run: ok

@@ -13,12 +13,29 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from corrlab.daq.cli import cli
+from corrlab.daq.cli.common import EXIT_NOT_SAFE
 from corrlab.daq.runner import run_protocol
 from corrlab.dataset import Dataset
-from corrlab.instruments.benchfile import bench_from_dict, load_bench
+from corrlab.instruments.benchfile import ROLES, bench_from_dict, load_bench
+from corrlab.protocols.config import protocol_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def protocol(trials=12, **sections):
+    data = {
+        "protocol": {"name": "outage", "seed": 11},
+        "schedule": {"trials": trials, "block_size": 6, "trials_per_part": 4,
+                     "conditions": {"main": 3, "control:break_L": 1, "control:perturb_C": 1, "control:couple_env": 1}},
+        "acquisition": {"samples": 200},
+        "stabilize": {"reads": 3, "interval_s": 0.0, "settle_s": 0.0},
+    }
+    for k, v in sections.items():
+        data.setdefault(k, {}).update(v)
+    return protocol_from_dict(data)
 
 
 def bench(*, timeout_ms=400, faults=None):
@@ -116,6 +133,49 @@ def test_a_frozen_simulated_server_answers_nothing_then_serves_what_it_held():
         assert server.stats.snapshot()["held"] >= 2
         inst.close(), other.close()
         rm.close()
+
+
+# ============================================================ a safe state is confirmed, or named as not
+
+
+def test_a_safe_state_the_instrument_does_not_confirm_is_not_confirmed():
+    from corrlab.instruments.roles import ConnectedBench
+    from corrlab.instruments.sim.simulated_bench import SimulatedBench
+
+    config = bench(faults={"thermal": {"garble_pattern": "RANGE\\?"}})
+    with SimulatedBench(config, seed=1) as resources:
+        connected = ConnectedBench(config, resources)
+        connected.connect()
+        try:
+            connected.call("thermal", "set_setpoint", 4.0, heater_range="medium")
+            report = connected.safe_state()
+        finally:
+            connected.close()
+    assert list(report.not_confirmed) == ["thermal"] and "RANGE?" in report.not_confirmed["thermal"]
+    assert sorted(report.confirmed) == sorted(r for r in ROLES if r != "thermal")
+    assert not report.ok
+
+
+def test_the_run_names_a_role_not_confirmed_safe_in_journal_manifest_terminal_and_exit_status(tmp_path):
+    # the heater's range query answers garbage: the write may have worked, nothing confirms it
+    config = bench(faults={"thermal": {"garble_pattern": "RANGE\\?"}})
+    (tmp_path / "bench.toml").write_text(_toml(config.to_json()))
+    (tmp_path / "p.toml").write_text(_toml(protocol(trials=6).to_json()))
+    res = CliRunner().invoke(cli, ["run", str(tmp_path / "p.toml"), "--bench", str(tmp_path / "bench.toml"),
+                                   "--out", str(tmp_path), "--run-id", "r", "--quiet"])
+    assert res.exit_code == EXIT_NOT_SAFE, res.output
+    assert "complete: 6/6" in res.output and "thermal: not confirmed safe" in res.output
+    ds = Dataset.open(tmp_path / "r")
+    assert ds.status == "complete" and ds.verify().ok  # the data are whole; the bench needs a look
+    safe = ds.manifest["safe_state"]
+    assert list(safe["not_confirmed"]) == ["thermal"] and "RANGE?" in safe["not_confirmed"]["thermal"]
+    assert sorted(safe["confirmed"]) == sorted(r for r in ROLES if r != "thermal")
+    journal = steps(ds, "safe_state")
+    assert [(e["outcome"], e.get("role")) for e in journal] == [("fail", "thermal"), ("partial", None)]
+    assert journal[0]["message"].startswith("thermal: not confirmed safe: ")
+    assert journal[1]["not_confirmed"] == ["thermal"] and "1 role(s) not confirmed safe: thermal" in journal[1]["message"]
+    res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "r")])
+    assert res.exit_code == 0 and "thermal: not confirmed safe" in res.output
 
 
 # ============================================================ the first trial after a start or a resume

@@ -51,13 +51,21 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
         for obs in observers:
             obs.__exit__(None, None, None)
     _print_status(console, camp, state)
+    if any((e.get("safe_state") or {}).get("not_confirmed") for e in state["queue"]):
+        from corrlab.daq.cli.common import EXIT_NOT_SAFE
+
+        sys.exit(EXIT_NOT_SAFE)
 
 
 @campaign.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--at", "at", metavar="HH:MM", help="wait until this local time before starting")
 def run_cmd(file, at):
-    """Run the campaign FILE's queue in order (after waiting for --at, if given)."""
+    """Run the campaign FILE's queue in order (after waiting for --at, if given).
+
+    Exit status 5 when a run ended with a role not confirmed in its safe state (the status
+    table names it), 3 when an operator halted the campaign.
+    """
     if at is not None:
         from corrlab.daq.campaign import parse_hhmm
 
@@ -96,7 +104,8 @@ def _print_status(console, camp, state) -> None:
     from rich.table import Table
 
     table = Table(title=f"campaign {state['campaign']}")
-    for col in ("#", "run", "status", "trials", "faults", "suspensions", "time", "verdict", "reason"):
+    for col in ("#", "run", "status", "trials", "faults", "outages", "suspensions", "time", "safe state", "verdict",
+                "reason"):
         table.add_column(col, overflow="fold")
     colour = {"complete": "green", "interrupted": "yellow", "failed": "red", "running": "cyan"}
     for e in state["queue"]:
@@ -104,10 +113,27 @@ def _print_status(console, camp, state) -> None:
         table.add_row(
             str(e["index"]), e["run_id"], f"[{colour.get(e['status'], 'white')}]{e['status']}[/]",
             f"{e['trials_committed']}/{planned if planned is not None else '?'}", str(len(e["faults"])),
-            str(e["suspensions"]), f"{e['elapsed_s']:.0f} s", str(e.get("verdict") or "-"), e.get("reason") or "",
+            str(len(e.get("outages") or [])), str(e["suspensions"]), f"{e['elapsed_s']:.0f} s", _safe_cell(e),
+            str(e.get("verdict") or "-"), e.get("reason") or "",
         )
     console.print(table)
     for e in state["queue"]:
         for fault in e["faults"]:
             console.print(f"  run {e['index']} fault: {fault}")
+        for outage in e.get("outages") or []:
+            console.print(f"  run {e['index']} outage: {', '.join(outage['roles'])} away {outage['duration_s']:.1f} s "
+                          f"from {outage['start_utc']} ({outage['outcome']})")
+        for role, why in ((e.get("safe_state") or {}).get("not_confirmed") or {}).items():
+            console.print(f"  [bold red]run {e['index']}: {role} NOT CONFIRMED SAFE[/]: {why}")
     console.print(f"log: {camp.log_path}")
+
+
+def _safe_cell(entry: dict) -> str:
+    """The safe state at the end of a run: ok (every role confirmed), the roles not confirmed, or
+    - (the run never reached the bench, or ended before this was recorded)."""
+    safe = entry.get("safe_state")
+    if not safe:
+        return "-"
+    if safe.get("not_confirmed"):
+        return f"[bold red]NOT SAFE: {', '.join(safe['not_confirmed'])}[/]"
+    return "[green]ok[/]"

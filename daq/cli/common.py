@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 EXIT_ERROR = 2  # bad input or a corrlab error: one line on stderr
-EXIT_INTERRUPTED = 3
+EXIT_INTERRUPTED = 3  # the run stopped and can be resumed (corrlab run --resume)
 EXIT_ABORTED = 4
+EXIT_NOT_SAFE = 5  # a role's safe state was not confirmed by its instrument: check it by hand (before 3 and 4)
 EXIT_VERIFY_FAILED = 1
 
 

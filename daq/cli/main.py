@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from corrlab import __version__
-from corrlab.daq.cli.common import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED, CorrlabGroup
+from corrlab.daq.cli.common import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_NOT_SAFE, EXIT_VERIFY_FAILED, CorrlabGroup
 
 @click.group(cls=CorrlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="corrlab")
@@ -45,7 +45,14 @@ def _console():
               help="when complete, analyse by the recorded plan: print the ladder, write "
                    "OUT/<run_id>.results.json and OUT/<run_id>.report.html")
 def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
-    """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo')."""
+    """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo').
+
+    \b
+    Exit status: 0 complete; 3 interrupted (resumable: --resume DATASET);
+    4 aborted; 5 a role's safe state was not confirmed by its instrument
+    (named on the terminal, in the journal and in the manifest's safe_state:
+    check that instrument by hand; 5 wins over 3 and 4); 2 a corrlab error.
+    """
     from corrlab.daq.progress import RichObserver
     from corrlab.daq.runner import resume_run, run_protocol
     from corrlab.instruments.benchfile import load_bench
@@ -70,13 +77,22 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
                   f"{result.suspensions} suspension(s))")
     if result.reason:
         console.print(f"reason: {result.reason}")
+    not_safe = result.safe_state["not_confirmed"]
+    for role, why in not_safe.items():
+        console.print(f"[bold red]{role}: not confirmed safe[/]: {why}")
+    if not_safe:
+        confirmed = ", ".join(result.safe_state["confirmed"]) or "none"
+        console.print(f"[bold red]check {', '.join(not_safe)} by hand[/] (confirmed safe: {confirmed})")
     if result.status == "interrupted":
         console.print(f"resume with: corrlab run --resume {result.path}")
+    if result.status == "complete" and then_analyze:
+        _analyze_after_run(console, result.path)
+    if not_safe:
+        sys.exit(EXIT_NOT_SAFE)
+    if result.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     if result.status == "aborted":
         sys.exit(EXIT_ABORTED)
-    if then_analyze:
-        _analyze_after_run(console, result.path)
 
 
 def _analyze_after_run(console, path: Path) -> None:
@@ -117,6 +133,8 @@ def inspect(dataset):
                   f"plan sha256 {str(m['plan_sha256'])[:16]}...")
     if m.get("stop_reason"):
         console.print(f"stop reason: {m['stop_reason']}")
+    for role, why in ((m.get("safe_state") or {}).get("not_confirmed") or {}).items():
+        console.print(f"[red]{role}: not confirmed safe[/] at the end of the run: {why}")
     trials = ds.trials()
     table = Table(title="trials by condition")
     for col in ("condition", "trials", "f = 1", "f rate", "settings (a,b) 00/01/10/11"):
