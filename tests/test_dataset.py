@@ -210,3 +210,94 @@ def test_files_are_fsynced_through_temporary_names(tmp_path, monkeypatch):
     assert all(os.path.basename(a).startswith(".") and a.endswith(".tmp") for a, _ in calls)
     # the manifest is rewritten after the part and the trials table: it is the commit record
     assert targets.index("manifest.json", 1) > targets.index("part-000000.parquet")
+
+
+def _long_form(n_trials=9, lengths=None, seed=3):
+    """Samples in long form, written by hand (independent of corrlab): unequal trial lengths."""
+    rng = np.random.default_rng(seed)
+    lengths = lengths or [37 + 5 * (i % 4) for i in range(n_trials)]
+    trial = np.repeat(np.arange(n_trials), lengths)
+    n = len(trial)
+    return {"trial": trial, "condition": np.where(trial % 3 == 0, "control:break_L", "main"),
+            "setting_a": (trial % 2).astype(np.int8), "x_a": rng.standard_normal(n), "x_b": rng.standard_normal(n)}, lengths
+
+
+@pytest.mark.parametrize("row_group_size", [7, 40, 100, 10_000])
+def test_a_single_file_whose_row_groups_split_trials_is_read_by_trial(tmp_path, row_group_size):
+    cols, lengths = _long_form()
+    pq.write_table(pa.table(cols), tmp_path / "rg.parquet", row_group_size=row_group_size)
+    src = open_source(tmp_path / "rg.parquet")
+    assert src._file.num_row_groups == -(-len(cols["trial"]) // row_group_size)
+    parts = list(src.iter_parts())
+    assert sum(p.num_rows for p in parts) == len(cols["trial"])
+    seen = []
+    for p in parts:  # each part holds whole trials: no trial in two parts
+        ids = np.unique(p["trial"].to_numpy())
+        assert not set(ids) & set(seen)
+        seen += ids.tolist()
+    assert seen == list(range(9))
+    if row_group_size < 37:
+        assert len(parts) < src._file.num_row_groups  # a trial longer than a row group: carried over
+    whole = src.read().to_pandas()
+    np.testing.assert_array_equal(whole.x_a.to_numpy(), cols["x_a"])
+    # t (absent from the file) counts samples within each trial, across row groups
+    np.testing.assert_array_equal(whole.t.to_numpy(), np.concatenate([np.arange(n, dtype=float) for n in lengths]))
+    assert list(src.trials().trial) == list(range(9))
+
+
+def test_a_single_file_with_a_trial_in_two_places_is_put_together_unless_it_is_a_repeat(tmp_path):
+    cols, lengths = _long_form(n_trials=4, lengths=[10, 12, 8, 6])
+    cols["t"] = np.concatenate([np.arange(n) / 100.0 for n in lengths])
+    table = pa.table(cols)
+    # trial 1's second half after trial 2 (a sloppy export), in time order within each piece
+    rows = np.r_[0:10, 10:16, 22:30, 16:22, 30:36]
+    pq.write_table(table.take(rows), tmp_path / "apart.parquet", row_group_size=5)
+    got = open_source(tmp_path / "apart.parquet").read().to_pandas()
+    np.testing.assert_array_equal(got.trial.to_numpy(), cols["trial"])
+    np.testing.assert_array_equal(got.x_b.to_numpy(), cols["x_b"])
+    np.testing.assert_array_equal(got.t.to_numpy(), cols["t"])
+    # the second piece first in the file: put back in t order
+    pq.write_table(table.take(np.r_[0:10, 16:22, 22:30, 10:16, 30:36]), tmp_path / "late.parquet")
+    np.testing.assert_array_equal(open_source(tmp_path / "late.parquet").read().to_pandas().x_a.to_numpy(),
+                                  table.take(np.r_[0:10, 10:22, 22:30, 30:36])["x_a"].to_numpy())
+    # a repeat: trial 2 twice (same times; apart or in a row), or twice identical without t, or another condition
+    pq.write_table(table.take(np.r_[0:30, 30:36, 22:30]), tmp_path / "rep.parquet")
+    with pytest.raises(DatasetError, match=r"rep.parquet: trial 2 is in 2 places \(rows 22-29, rows 36-43\) with the "
+                                           r"sample time t = 0 more than once: its samples are repeated"):
+        open_source(tmp_path / "rep.parquet").read()
+    pq.write_table(table.take(np.r_[0:30, 22:30, 30:36]), tmp_path / "again.parquet", row_group_size=25)
+    with pytest.raises(DatasetError, match=r"again.parquet: trial 2 has the sample time t = 0 more than once "
+                                           r"\(rows 22-37\): its samples are repeated"):
+        open_source(tmp_path / "again.parquet").read()
+    pq.write_table(table.drop_columns(["t"]).take(np.r_[0:30, 30:36, 22:30]), tmp_path / "rep2.parquet")
+    with pytest.raises(DatasetError, match=r"trial 2 is in 2 places .*the pieces from row 22 and from row 36 are "
+                                           r"identical: its samples are repeated"):
+        list(open_source(tmp_path / "rep2.parquet").iter_parts())
+    other = table.take(np.r_[0:36, 0:10]).to_pydict()
+    other["condition"][36:] = ["main"] * 10  # trial 0 again, as a main trial
+    pq.write_table(pa.table(other), tmp_path / "two.parquet")
+    with pytest.raises(DatasetError, match=r"trial 0 is in 2 places \(rows 0-9, rows 36-45\) with different condition "
+                                           r"\(control:break_L, main\): two trials share its id"):
+        open_source(tmp_path / "two.parquet").read()
+
+
+def test_a_null_trial_id_is_named_with_its_row(tmp_path):
+    pq.write_table(pa.table({"trial": pa.array([0, 0, None, 1], pa.int64()), "condition": ["main"] * 4,
+                             "x_a": np.zeros(4), "x_b": np.zeros(4)}), tmp_path / "n.parquet")
+    with pytest.raises(DatasetError, match=r"n.parquet: trial is null at row 2"):
+        open_source(tmp_path / "n.parquet").read()
+
+
+def test_trial_ids_are_parsed_and_written_as_people_write_them():
+    from corrlab.dataset.trial_ids import format_trial_ids, missing_ids, parse_trial_ids
+
+    assert parse_trial_ids("3,7-9") == [3, 7, 8, 9]
+    assert parse_trial_ids(" 9 , 3, 3-4 ") == [3, 4, 9]
+    assert parse_trial_ids([12, 7, 7]) == [7, 12] and parse_trial_ids(5) == [5]
+    assert format_trial_ids([9, 3, 7, 8, 4]) == "3,4,7-9"
+    assert parse_trial_ids(format_trial_ids([0, 1, 2, 5, 6, 10])) == [0, 1, 2, 5, 6, 10]
+    assert missing_ids([0, 1, 4, 5, 9]) == [(2, 3), (6, 8)] and missing_ids([2, 3]) == []
+    for bad, what in (("3,x", "'x' is not a trial id"), ("9-7", "runs backwards"), ("", "no trial ids"),
+                      ("1,,2", "'' is not a trial id"), ([1.5], "1.5 is not a trial id"), (True, "expected")):
+        with pytest.raises(PlanError, match=what):
+            parse_trial_ids(bad)

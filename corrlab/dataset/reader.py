@@ -264,6 +264,15 @@ class ParquetSource:
 
     Missing columns default: settings 0, f true, t the sample index within the trial.
     ``vacuum_variance=(va, vb)`` supplies the calibration a manifest would carry.
+
+    Samples are grouped by trial, whatever the file's row groups: writers cut row groups by
+    size (pandas, Spark, DuckDB...), so a trial may run on across several. :meth:`iter_parts`
+    yields whole trials, one row group at a time, carrying the rows of a trial that runs on
+    into the next row group (memory: a row group plus one trial). A file whose trials are not
+    contiguous (a trial's rows in two places) is grouped too, at the cost of reading the whole
+    file: the pieces are put together in file order (in ``t`` order when the file has ``t``),
+    unless they conflict (a sample time twice, two identical pieces, different condition,
+    settings or f), which is an error naming the trial and the rows.
     """
 
     REQUIRED = ("trial", "condition", "x_a", "x_b")
@@ -294,6 +303,7 @@ class ParquetSource:
             self.manifest["calibration"] = {"vacuum_variance": {"a": float(vacuum_variance[0]), "b": float(vacuum_variance[1])}}
         self.run_id = self.path.stem
         self.status = "complete"
+        self._runs_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     plan = property(lambda self: {})
     protocol = property(lambda self: {})
@@ -343,14 +353,139 @@ class ParquetSource:
                 out[c] = table[c]
         return pa.table(out)
 
-    def iter_parts(self, columns: Iterable[str] | None = None) -> Iterator:
+    def _runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The file's runs of equal trial ids (id, first row, rows), across row groups; one
+        pass over the ``trial`` column, a row group at a time."""
+        if self._runs_cache is not None:
+            return self._runs_cache
+        pa = _pa()
+        ids, starts, row0 = [], [], 0
         for rg in range(self._file.num_row_groups):
-            table = self._complete(self._file.read_row_group(rg))
+            col = self._file.read_row_group(rg, columns=["trial"]).column(0)
+            if col.null_count:
+                at = row0 + int(np.flatnonzero(col.is_null().to_numpy())[0])
+                raise DatasetError(f"{self.path}: trial is null at row {at} (every sample needs its trial id)")
+            try:
+                tr = col.cast(pa.int64()).to_numpy()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DatasetError(f"{self.path}: the trial column must hold integers ({exc})") from exc
+            if len(tr):
+                at = np.flatnonzero(np.r_[True, tr[1:] != tr[:-1]])
+                ids.append(tr[at])
+                starts.append(at + row0)
+            row0 += len(tr)
+        if not ids:
+            self._runs_cache = (np.zeros(0, np.int64),) * 3
+            return self._runs_cache
+        ids_a, starts_a = np.concatenate(ids), np.concatenate(starts)
+        keep = np.r_[True, ids_a[1:] != ids_a[:-1]]  # a run that goes on into the next row group is one run
+        ids_a, starts_a = ids_a[keep], starts_a[keep]
+        self._runs_cache = (ids_a, starts_a, np.diff(np.r_[starts_a, row0]))
+        return self._runs_cache
+
+    def iter_parts(self, columns: Iterable[str] | None = None) -> Iterator:
+        """Whole trials, a row group at a time (see the class docstring)."""
+        ids, _, _ = self._runs()
+        if len(np.unique(ids)) != len(ids):
+            table = self._complete(self._grouped())
             yield table.select(list(columns)) if columns is not None else table
+            return
+        pa = _pa()
+        carry, row0 = None, 0
+        last = self._file.num_row_groups - 1
+        for rg in range(last + 1):
+            table = self._file.read_row_group(rg)
+            if carry is not None:
+                table = pa.concat_tables([carry, table])
+            if rg < last and table.num_rows:  # the last trial may go on in the next row group
+                tr = table["trial"].cast(pa.int64()).to_numpy()
+                other = np.flatnonzero(tr[::-1] != tr[-1])
+                cut = len(tr) - int(other[0]) if other.size else 0
+                table, carry = table.slice(0, cut), table.slice(cut)
+            else:
+                carry = None
+            if table.num_rows:
+                if "t" in self._names:
+                    self._check_times(table, row0)
+                row0 += table.num_rows
+                table = self._complete(table)
+                yield table.select(list(columns)) if columns is not None else table
+
+    def _check_times(self, table, row0: int) -> None:
+        """Whole trials in file order: a sample time twice within a trial is a repeat (one pass
+        over t; the exact look only where t does not increase)."""
+        pa = _pa()
+        tr = table["trial"].cast(pa.int64()).to_numpy()
+        t = table["t"].cast(pa.float64()).to_numpy(zero_copy_only=False)
+        same = tr[1:] == tr[:-1]
+        suspect = np.flatnonzero(same & ~(t[1:] > t[:-1]))
+        if not suspect.size:
+            return
+        starts = np.flatnonzero(np.r_[True, ~same])
+        ends = np.r_[starts[1:], len(tr)]
+        for run in np.unique(np.searchsorted(starts, suspect, side="right") - 1):
+            s, e = int(starts[run]), int(ends[run])
+            times = t[s:e][np.isfinite(t[s:e])]
+            uniq, counts = np.unique(times, return_counts=True)
+            if (counts > 1).any():
+                raise DatasetError(f"{self.path}: trial {tr[s]} has the sample time t = {uniq[counts > 1][0]:g} more "
+                                   f"than once (rows {row0 + s}-{row0 + e - 1}): its samples are repeated")
+
+    def _grouped(self):
+        """The whole file with each trial's rows put together (trials in order of first
+        appearance; within a trial, file order, or ``t`` order when the file has ``t``).
+        Conflicting pieces are an error naming the trial and where its pieces are."""
+        ids, starts, lengths = self._runs()
+        table = self._file.read()
+        order = np.argsort(ids, kind="stable")  # runs grouped by trial id, pieces in file order
+        sorted_ids = ids[order]
+        first_of = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
+        # trials in order of first appearance: the first run of each id, by its position in the file
+        groups = np.split(order, np.flatnonzero(first_of)[1:])
+        groups.sort(key=lambda g: starts[g[0]])
+        has_t = "t" in self._names
+        t_all = table["t"].cast(_pa().float64()).to_numpy(zero_copy_only=False) if has_t else None
+        index = []
+        for g in groups:
+            rows = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in g])
+            if len(g) > 1:
+                self._check_pieces(table, int(ids[g[0]]), [(int(starts[i]), int(lengths[i])) for i in g], t_all)
+                if has_t:
+                    rows = rows[np.argsort(t_all[rows], kind="stable")]
+            index.append(rows)
+        return table.take(np.concatenate(index)) if index else table
+
+    def _check_pieces(self, table, trial: int, pieces: list[tuple[int, int]], t_all) -> None:
+        """Pieces of one trial found apart in the file: refuse them if they are a repeat or disagree."""
+        where = ", ".join(f"rows {s}-{s + n - 1}" for s, n in pieces[:4]) + (" ..." if len(pieces) > 4 else "")
+        head = f"{self.path}: trial {trial} is in {len(pieces)} places ({where})"
+        for col in ("condition", "setting_a", "setting_b", "f"):
+            if col in self._names:
+                values = {table[col][s].as_py() for s, _ in pieces}
+                if len(values) > 1:
+                    raise DatasetError(f"{head} with different {col} ({', '.join(sorted(map(str, values)))}): "
+                                       "two trials share its id")
+        if t_all is not None:
+            t = np.concatenate([t_all[s:s + n] for s, n in pieces])
+            uniq, counts = np.unique(t, return_counts=True)
+            if (counts > 1).any():
+                raise DatasetError(f"{head} with the sample time t = {uniq[counts > 1][0]:g} more than once: "
+                                   "its samples are repeated")
+        seen: dict[tuple, int] = {}
+        for s, n in pieces:
+            key = tuple(np.ascontiguousarray(table[c].slice(s, n).to_numpy(zero_copy_only=False)).tobytes()
+                        for c in ("x_a", "x_b"))
+            if key in seen:
+                raise DatasetError(f"{head}; the pieces from row {seen[key]} and from row {s} are identical: "
+                                   "its samples are repeated")
+            seen[key] = s
 
     def read(self, columns: Iterable[str] | None = None):
-        table = self._complete(self._file.read())
-        return table.select(list(columns)) if columns is not None else table
+        tables = list(self.iter_parts(columns))
+        if not tables:
+            table = self._complete(self._file.schema_arrow.empty_table())
+            return table.select(list(columns)) if columns is not None else table
+        return _pa().concat_tables(tables) if len(tables) > 1 else tables[0]
 
     def trials(self):
         """One row per trial, derived from the samples (first row of each trial)."""
