@@ -63,7 +63,7 @@ def no_signalling_key(test: dict) -> str:
 
 def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], nonclassicality: dict, *,
           alpha: float, confirmatory: Sequence[str], multiplicity: str = "holm", no_signalling_margin: float,
-          exploratory: bool = False, preregistered: bool = True) -> Grading:
+          exploratory: bool = False, preregistered: bool = True, notes: Sequence[str] = ()) -> Grading:
     """The family, its Holm adjustment, the level and the reasons.
 
     Parameters
@@ -79,6 +79,8 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
         ``not_applicable`` (name -> why).
     alpha, confirmatory, multiplicity, no_signalling_margin : the plan's.
     exploratory, preregistered : how the plan was chosen (named in the reasons).
+    notes : lines about the data analysed (trials excluded by hand, ids missing), placed in
+        the reasons after the plan's.
     """
     chsh, gaussian = nonclassicality.get("chsh"), nonclassicality.get("gaussian")
     dependence_p = main.get("pvalue")
@@ -132,7 +134,7 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     nonclassical_ok = (chsh_ok or gauss_ok) and not signalling
     reasons = _reasons(main, controls, no_signalling, nonclassicality, adj, alpha=alpha,
                        no_signalling_margin=no_signalling_margin, dependence=dependence, chsh_ok=chsh_ok,
-                       gauss_ok=gauss_ok, exploratory=exploratory, preregistered=preregistered)
+                       gauss_ok=gauss_ok, exploratory=exploratory, preregistered=preregistered, notes=notes)
     if nonclassical_ok:
         level = "nonclassical"
     elif protocol_specific:
@@ -149,13 +151,14 @@ def _fmt_p(p) -> str:
 
 
 def _reasons(main, controls, ns_tests, nonclassical, adj, *, alpha, no_signalling_margin, dependence, chsh_ok,
-             gauss_ok, exploratory, preregistered) -> list[str]:
+             gauss_ok, exploratory, preregistered, notes=()) -> list[str]:
     r = []
     if exploratory:
         r.append("EXPLORATORY: analysed with a plan other than the one recorded at acquisition; "
                  "these p-values do not carry pre-registered weight")
     if not preregistered:
         r.append("no pre-registered plan was recorded with these data (default or supplied plan)")
+    r.extend(notes)
     mi = main["mi"]
     est = mi.get("estimate")
     r.append(f"dependence in main: MI {est:.3g} nats, permutation p = {_fmt_p(main['pvalue'])} "

@@ -22,8 +22,8 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -113,26 +113,57 @@ def _mapper(client) -> Callable:
     return lambda fn, items: client.gather(client.map(fn, items, pure=False))
 
 
+def resolve_exclusions(paths: Sequence[Path], exclude_trials) -> dict[Path, object]:
+    """Which trials to leave out of which dataset: ``{path: ids}``.
+
+    ``exclude_trials``: None; ids (``"3,7-9"`` or a list) of the one dataset given; or a
+    mapping from a dataset (its path, folder or file name, or file stem: the run id) to its
+    ids. Ids of one dataset with several given are ambiguous and refused, as is a name that
+    matches no dataset or several.
+    """
+    if exclude_trials is None:
+        return {}
+    if not isinstance(exclude_trials, Mapping):
+        if len(paths) != 1:
+            raise PlanError("exclude_trials: trial ids belong to one dataset; with several, name the dataset of each "
+                            "(exclude_trials={'RUN': '7,9'}; corrlab analyze --exclude-trials RUN=7,9)")
+        return {paths[0]: exclude_trials}
+    out: dict[Path, object] = {}
+    for key, ids in exclude_trials.items():
+        matches = [p for p in paths if str(key) in (str(p), p.name, p.stem)]
+        if len(matches) != 1:
+            names = ", ".join(p.name for p in paths)
+            raise PlanError(f"exclude_trials: {key!r} names {'none' if not matches else 'more than one'} of the "
+                            f"datasets ({names})")
+        out[matches[0]] = ids
+    return out
+
+
 def analyze_many(paths: Sequence[str | Path], *, plan: dict | None = None, exploratory: bool = False,
-                 n_resamples: int | None = None, interval_resamples: int = INTERVAL_RESAMPLES, pool: bool = True,
-                 client=None, progress: Callable[[str], None] | None = None) -> ManyResults:
-    """Analyse each dataset, then pool them (same plan) or combine their p-values (Fisher)."""
+                 n_resamples: int | None = None, exclude_trials=None, interval_resamples: int = INTERVAL_RESAMPLES,
+                 pool: bool = True, client=None, progress: Callable[[str], None] | None = None) -> ManyResults:
+    """Analyse each dataset, then pool them (same plan) or combine their p-values (Fisher).
+
+    ``exclude_trials`` leaves trials out by hand (:func:`resolve_exclusions`: a mapping from
+    each dataset to its ids, or the ids of a single dataset); each dataset so trimmed, and
+    the pooled analysis, are exploratory and say which trials were left out.
+    """
     say = progress or (lambda msg: None)
     paths = [Path(p) for p in paths]
     if not paths:
         raise DatasetError("no datasets given")
     run = _mapper(client)
-    opts = {"plan": plan, "exploratory": exploratory, "n_resamples": n_resamples,
-            "interval_resamples": interval_resamples}
+    exclusions = resolve_exclusions(paths, exclude_trials)
+    opts = {"plan": plan, "exploratory": exploratory, "n_resamples": n_resamples}
     say(f"analysing {len(paths)} datasets" + (" on the cluster" if client is not None else ""))
-    results = run(_AnalyzeOne(opts), paths)
+    results = run(_AnalyzeOne(dict(opts, interval_resamples=interval_resamples), exclusions), paths)
     rows = [summary_row(r) for r in results]
     if len(paths) == 1:
         return ManyResults("single", rows, results)
     shas = {r["plan_sha256"] for r in results}
     if pool and len(shas) == 1:
         say(f"pooling {len(paths)} runs")
-        parts = run(partial(read_dataset, plan=plan, exploratory=exploratory, n_resamples=n_resamples), paths)
+        parts = run(_ReadOne(opts, exclusions), paths)
         data, runs, ctx = pool_trials(parts)
         pooled = analyze_trials(data, ctx, interval_resamples=interval_resamples, runs=runs, client=client,
                                 progress=progress)
@@ -147,12 +178,23 @@ def analyze_many(paths: Sequence[str | Path], *, plan: dict | None = None, explo
 class _AnalyzeOne:
     """A picklable task: one dataset's results dict (workers return plain data)."""
 
-    def __init__(self, opts: dict):
+    def __init__(self, opts: dict, exclusions: dict | None = None):
         self.opts = opts
+        self.exclusions = exclusions or {}
 
     def __call__(self, path: Path) -> dict:
         try:
-            return analyze_dataset(path, **self.opts).to_dict()
+            return analyze_dataset(path, exclude_trials=self.exclusions.get(path), **self.opts).to_dict()
+        except (DatasetError, PlanError) as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
+
+
+class _ReadOne(_AnalyzeOne):
+    """A picklable task: one dataset's per-trial observables and context, for pooling."""
+
+    def __call__(self, path: Path):
+        try:
+            return read_dataset(path, exclude_trials=self.exclusions.get(path), **self.opts)
         except (DatasetError, PlanError) as exc:
             raise type(exc)(f"{path}: {exc}") from exc
 
@@ -193,7 +235,9 @@ def pool_trials(parts: list[tuple[TrialData, DatasetContext]]) -> tuple[TrialDat
     ctx = replace(first, run_id=f"pooled: {len(ctxs)} runs", dataset_sha256=digest,
                   exploratory=any(c.exploratory for c in ctxs), preregistered=all(c.preregistered for c in ctxs),
                   calibration=first.calibration if len(same) == 1 else None,
-                  magnetization_full_scale=first.magnetization_full_scale if len(same) == 1 else None)
+                  magnetization_full_scale=first.magnetization_full_scale if len(same) == 1 else None,
+                  excluded_trials={k: v for c in ctxs for k, v in c.excluded_trials.items()},
+                  missing_trials={k: v for c in ctxs for k, v in c.missing_trials.items()})
     if len(same) > 1:
         data.quadratures.clear()
     return data, runs, ctx

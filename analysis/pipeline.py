@@ -33,6 +33,7 @@ from corrlab.results import Result, to_jsonable
 from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key
 from corrlab.errors import DatasetError, PlanError
 from corrlab.dataset import open_source
+from corrlab.dataset.trial_ids import format_trial_ids, missing_ids, parse_trial_ids
 
 COHERENCE_MAX_TRIALS = 400  # per condition: coherence needs samples, not every trial of a night
 INTERVAL_RESAMPLES = 1999  # bootstrap/subsampling resamples of the MI intervals (the tests use the plan's)
@@ -72,26 +73,47 @@ def _window_means(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, w
 
 
 def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_series: bool = True,
-            want_quadratures: bool = False) -> TrialData:
-    """Stream the parts once; reduce each trial to its observable."""
+            want_quadratures: bool = False, exclude=()) -> TrialData:
+    """Stream the parts once; reduce each trial to its observable.
+
+    ``exclude``: trial ids left out (each must be in the dataset: :class:`PlanError` naming
+    those that are not). Every value that enters the analysis (x, and y where read) must be
+    finite: otherwise one :class:`DatasetError` line names each column, the trials and what
+    to exclude (checked here, where the data enter, not in an estimator).
+    """
     columns = ["trial", "condition", "setting_a", "setting_b", "f", "t", "x_a", "x_b"]
     has_y = {"y_a", "y_b"} <= set(source.columns)
     if plan.observable == "quadratures" and not has_y:
         raise PlanError("the plan's observable is 'quadratures' but the dataset has no y_a/y_b columns")
     if has_y and (plan.observable == "quadratures" or want_quadratures):
         columns += ["y_a", "y_b"]
+    values = [c for c in columns if c in ("x_a", "x_b", "y_a", "y_b")]
     out: dict[str, list] = {k: [] for k in ("trial", "condition", "setting_a", "setting_b", "f", "a", "b")}
     series: dict[str, list] = {}
     quads: dict[str, list] = {}
     dt = None
+    excluded = np.asarray(sorted(exclude), dtype=np.int64)
+    excluded_seen: set[int] = set()
+    bad: dict[str, dict[int, str]] = {}  # column -> trial -> "part" | "null" | "all" (what was wrong)
     for table in source.iter_parts(columns):
         if table.num_rows == 0:
             continue
         trial = table["trial"].to_numpy()
+        if excluded.size:
+            drop = np.isin(trial, excluded)
+            if drop.any():
+                excluded_seen.update(np.unique(trial[drop]).tolist())
+                table = table.filter(~drop)
+                if table.num_rows == 0:
+                    continue
+                trial = table["trial"].to_numpy()
         starts = np.flatnonzero(np.r_[True, trial[1:] != trial[:-1]])
         lengths = np.diff(np.r_[starts, len(trial)])
-        cond = np.asarray(table["condition"].cast("string").to_numpy(zero_copy_only=False))[starts]
         out["trial"].append(trial[starts])
+        _find_bad_values(table, values, trial, starts, lengths, bad)
+        if bad:  # the analysis stops at the end of the pass: only look for more bad values
+            continue
+        cond = np.asarray(table["condition"].cast("string").to_numpy(zero_copy_only=False))[starts]
         out["condition"].append(cond)
         for key in ("setting_a", "setting_b", "f"):
             out[key].append(table[key].to_numpy()[starts])
@@ -117,19 +139,77 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
                 if c == "main":
                     quads.setdefault("main", []).append(
                         np.stack([xa[s:s + n], ya[s:s + n], xb[s:s + n], yb[s:s + n]]))
+    unknown = sorted(set(excluded.tolist()) - excluded_seen)
+    if unknown:
+        held = np.concatenate(out["trial"]) if out["trial"] else np.zeros(0, np.int64)
+        held = np.union1d(held, np.asarray(sorted(excluded_seen), dtype=np.int64))
+        span = f"it holds {held.size} trials, ids {held.min()} to {held.max()}" if held.size else "it holds no trial"
+        raise PlanError(f"exclude_trials: trial{'s' if len(unknown) > 1 else ''} {format_trial_ids(unknown)} "
+                        f"{'are' if len(unknown) > 1 else 'is'} not in the dataset ({span})")
+    if bad:
+        raise DatasetError(_bad_values_message(bad, values))
     if not out["trial"]:
-        raise DatasetError("the dataset holds no committed trial")
+        raise DatasetError("no trial left once the excluded trials are left out" if excluded_seen
+                           else "the dataset holds no committed trial")
     data = {k: np.concatenate(v) for k, v in out.items()}
     trials_df = source.trials()
     block = np.zeros(len(data["trial"]), dtype=np.int64)
     if "block" in trials_df.columns and len(trials_df):
         lookup = dict(zip(trials_df["trial"].to_numpy().tolist(), trials_df["block"].to_numpy().tolist()))
         block = np.array([lookup.get(int(t), 0) for t in data["trial"]], dtype=np.int64)
-    if len(np.unique(data["trial"])) != len(data["trial"]):
-        raise DatasetError("a trial's samples are split across parts or repeated")
+    ids, counts = np.unique(data["trial"], return_counts=True)
+    if (counts > 1).any():
+        twice = ids[counts > 1]
+        raise DatasetError(f"trial{'s' if len(twice) > 1 else ''} {format_trial_ids(twice[:20])} "
+                           f"{'are' if len(twice) > 1 else 'is'} in more than one part of the dataset "
+                           "(a part holds whole trials: split across parts, or repeated)")
     return TrialData(data["trial"], data["condition"].astype(str), block, data["setting_a"].astype(np.int64),
                      data["setting_b"].astype(np.int64), data["f"].astype(bool), data["a"], data["b"],
                      series, quads, (1.0 / dt) if dt else None)
+
+
+def _find_bad_values(table, values, trial, starts, lengths, bad: dict) -> None:
+    """Note, per column, the trials with a non-finite or null value (cheap when all is well)."""
+    for col in values:
+        column = table[col]
+        v = column.to_numpy()
+        finite = np.isfinite(v)
+        if finite.all():
+            continue
+        n_bad = np.add.reduceat((~finite).astype(np.int64), starts)
+        n_null = (np.add.reduceat(column.is_null().to_numpy().astype(np.int64), starts) if column.null_count
+                  else np.zeros_like(n_bad))
+        noted = bad.setdefault(col, {})
+        for i in np.flatnonzero(n_bad):
+            kind = "null" if n_null[i] == lengths[i] else "all" if n_bad[i] == lengths[i] else "part"
+            noted[int(trial[starts[i]])] = kind
+
+
+def _some_trials(ids: list[int]) -> str:
+    """'trial 7', 'trial 7 (and 2 more trials: 9, 12)', at most ten ids spelled out."""
+    head = f"trial {ids[0]}"
+    if len(ids) == 1:
+        return head
+    more = ", ".join(map(str, ids[1:10])) + (", ..." if len(ids) > 10 else "")
+    return f"{head} (and {len(ids) - 1} more trial{'s' if len(ids) > 2 else ''}: {more})"
+
+
+def _bad_values_message(bad: dict[str, dict[int, str]], order: list[str]) -> str:
+    """One line: each column's bad trials, then the --exclude-trials that leaves them out."""
+    pieces, every = [], set()
+    for col in (c for c in order if c in bad):
+        trials = bad[col]
+        every.update(trials)
+        said = []
+        for kind, words, after in (("part", "non-finite value in ", ""), ("all", "non-finite for the whole of ", ""),
+                                   ("null", "null for the whole of ", " (that arm was not recorded)")):
+            ids = sorted(t for t, k in trials.items() if k == kind)
+            if ids:
+                said.append(words + _some_trials(ids) + after)
+        pieces.append(f"{col}: {', '.join(said)}")
+    ids = sorted(every)
+    return (f"{'; '.join(pieces)}; exclude {'it' if len(ids) == 1 else 'them'} with --exclude-trials "
+            f"{format_trial_ids(ids)} (the analysis is then exploratory)")
 
 
 # ============================================================================ results
@@ -152,6 +232,8 @@ class AnalysisResults(Result):
     nonclassicality: dict
     verdict: Verdict
     family: list = field(default_factory=list)  # (name, pvalue, adjusted) of the confirmatory family
+    excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand (exploratory)
+    missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
     details: dict = field(default_factory=dict, metadata={"internal": True}, repr=False)  # for the report
 
     def to_dict(self) -> dict:
@@ -169,6 +251,8 @@ class AnalysisResults(Result):
             "nonclassicality": self.nonclassicality,
             "verdict": self.verdict.to_dict(),
             "family": [{"test": n, "pvalue": p, "pvalue_holm": q} for n, p, q in self.family],
+            "excluded_trials": self.excluded_trials,
+            "missing_trials": self.missing_trials,
         })
 
     def summary(self) -> str:
@@ -220,18 +304,20 @@ def _setting_phases(source) -> tuple[tuple[float, float], tuple[float, float]]:
 
 def analyze_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                     vacuum_variance: tuple[float, float] | None = None, n_resamples: int | None = None,
-                    interval_resamples: int = INTERVAL_RESAMPLES, client=None,
+                    exclude_trials=None, interval_resamples: int = INTERVAL_RESAMPLES, client=None,
                     progress: Callable[[str], None] | None = None) -> AnalysisResults:
     """Analyse one dataset (a v1 folder or a single Parquet file) by its recorded plan.
 
     ``n_resamples`` overrides the plan's permutation count (as ``corrlab analyze --resamples``:
     a count other than the recorded plan's is another plan, allowed with ``exploratory``, and
     the results' plan shows it), ``interval_resamples`` the resamples of each bootstrap or
-    subsampling interval.
+    subsampling interval. ``exclude_trials`` (``"3,7-9"`` or ids, as ``--exclude-trials``)
+    leaves those trials out: the analysis is then exploratory, and the results'
+    ``excluded_trials`` say which.
     """
     (progress or (lambda msg: None))("reading trials")
     data, ctx = read_dataset(path, plan=plan, exploratory=exploratory, vacuum_variance=vacuum_variance,
-                             n_resamples=n_resamples)
+                             n_resamples=n_resamples, exclude_trials=exclude_trials)
     return analyze_trials(data, ctx, interval_resamples=interval_resamples, client=client, progress=progress)
 
 
@@ -248,16 +334,20 @@ class DatasetContext:
     calibration: dict | None  # the vacuum variances {"a", "b"}, or None
     phases: tuple  # the settings' reference phases (degrees) of side A and side B
     magnetization_full_scale: dict | None = None  # volts at M/N = 1 {"a", "b"}: the records are magnetizations
+    excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand
+    missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                  vacuum_variance: tuple[float, float] | None = None,
-                 n_resamples: int | None = None) -> tuple[TrialData, DatasetContext]:
+                 n_resamples: int | None = None, exclude_trials=None) -> tuple[TrialData, DatasetContext]:
     """Verify a dataset, resolve its plan, and reduce its parts to per-trial observables.
 
     ``n_resamples`` replaces the count of ``plan`` (default: the recorded plan), as
-    ``corrlab analyze --resamples`` does, before the plan is resolved.
+    ``corrlab analyze --resamples`` does, before the plan is resolved. ``exclude_trials``
+    (``"3,7-9"`` or ids) leaves trials out (:func:`extract`); the context records them.
     """
+    exclude = parse_trial_ids(exclude_trials) if exclude_trials is not None else []
     source = open_source(path, vacuum_variance=vacuum_variance)
     if isinstance(path, (str, Path)) and Path(path).is_dir():
         report = source.verify()
@@ -267,10 +357,13 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
         plan = dict(plan or source.plan or {}, n_resamples=n_resamples)
     the_plan, sha, is_exploratory, preregistered = _resolve_plan(source, plan, exploratory)
     calibration = (source.calibration or {}).get("vacuum_variance")
-    data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None)
+    data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None, exclude=exclude)
+    gaps = missing_ids(np.union1d(data.trial, np.asarray(exclude, dtype=np.int64)).tolist())
     ctx = DatasetContext(source.run_id, source.manifest_sha256, the_plan, sha, is_exploratory, preregistered,
                          calibration, _setting_phases(source),
-                         (source.calibration or {}).get("magnetization_full_scale"))
+                         (source.calibration or {}).get("magnetization_full_scale"),
+                         excluded_trials={source.run_id: exclude} if exclude else {},
+                         missing_trials={source.run_id: [list(g) for g in gaps]} if gaps else {})
     return data, ctx
 
 
@@ -297,6 +390,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     say = progress or (lambda msg: None)
     ctx = _with_resamples(ctx, n_resamples)
     the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
+    data_notes = _data_notes(ctx)
     m = the_plan.n_resamples
     calibration = ctx.calibration
     conditions = data.conditions
@@ -473,7 +567,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     graded = grade(cond_out["main"], controls_out, ns_tests, nonclassical, alpha=alpha,
                    confirmatory=the_plan.confirmatory, multiplicity=the_plan.multiplicity,
                    no_signalling_margin=the_plan.no_signalling_margin, exploratory=is_exploratory,
-                   preregistered=preregistered)
+                   preregistered=preregistered, notes=data_notes)
     adj = graded.adjusted
     for t in ns_tests:
         t["pvalue_holm"] = adj.get(no_signalling_key(t))
@@ -484,10 +578,26 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     details["coherence"] = _coherence(data, the_plan, coh)
     return AnalysisResults(
         run_id=ctx.run_id, dataset_sha256=ctx.dataset_sha256, plan_sha256=sha, plan=the_plan.to_json(),
-        alpha=alpha, exploratory=is_exploratory, preregistered=preregistered, conditions=cond_out,
-        controls=controls_out,
+        alpha=alpha, exploratory=is_exploratory or bool(ctx.excluded_trials), preregistered=preregistered,
+        conditions=cond_out, controls=controls_out,
         no_signalling={"tests": ns_tests, "signalling_detected": verdict.signalling_detected, "drift": drift},
-        nonclassicality=nonclassical, verdict=verdict, family=graded.family, details=details)
+        nonclassicality=nonclassical, verdict=verdict, family=graded.family,
+        excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, details=details)
+
+
+def _data_notes(ctx: DatasetContext) -> list[str]:
+    """The verdict's lines about the trials analysed: excluded by hand, ids missing."""
+    notes = []
+    for run_id, ids in ctx.excluded_trials.items():
+        notes.append(f"EXPLORATORY: {len(ids)} trial(s) of {run_id} excluded by hand ({format_trial_ids(ids)}, "
+                     "exclude_trials); these p-values do not carry pre-registered weight")
+    for run_id, gaps in ctx.missing_trials.items():
+        n = sum(hi - lo + 1 for lo, hi in gaps)
+        spelled = ",".join(str(lo) if lo == hi else f"{lo},{hi}" if hi == lo + 1 else f"{lo}-{hi}"
+                           for lo, hi in gaps[:10]) + (",..." if len(gaps) > 10 else "")
+        notes.append(f"{n} trial id(s) missing from {run_id} between its first and last ({spelled}): trials not "
+                     "recorded or not exported; the tests assume their absence is unrelated to their outcomes")
+    return notes
 
 
 # ====================================================================== resampling tasks

@@ -138,8 +138,8 @@ def write_report(res, path) -> None:
 
     data = res.details.get("data")
     parts = [f"<h1>corrlab analysis: {html.escape(res.run_id)}</h1>"]
-    if res.exploratory:
-        parts.append("<p class='warn'>EXPLORATORY: a plan other than the recorded one was used.</p>")
+    if res.exploratory:  # why: the plan, trials excluded by hand (the verdict's EXPLORATORY lines)
+        parts += [f"<p class='warn'>{html.escape(r)}</p>" for r in res.verdict.reasons if r.startswith("EXPLORATORY")]
     parts.append(f"<p>plan sha256 {html.escape(str(res.plan_sha256))}; alpha {res.alpha}; "
                  f"dataset sha256 {html.escape(res.dataset_sha256)}</p>")
     v = res.verdict

@@ -173,3 +173,131 @@ def test_only_the_confirmatory_family_climbs_the_ladder(tmp_path):
                           interval_resamples=99)
     assert off.conditions["main"]["pvalue"] < 0.01  # still computed and reported
     assert not off.verdict.dependence and off.verdict.level == "none"
+
+
+# -- single files written by other software: split row groups, bad values, trials left out ----------------
+
+
+def _flat(n_trials=40, n=50, seed=0, coupling=1.0):
+    """A long-form table by hand (pyarrow only): per-trial common offsets make A and B dependent."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(n_trials) * coupling
+    trial = np.repeat(np.arange(n_trials), n)
+    return {"trial": trial, "condition": np.where(trial % 4 == 3, "control:break_L", "main"),
+            "setting_a": (trial % 2).astype(np.int8), "setting_b": ((trial // 2) % 2).astype(np.int8),
+            "t": np.tile(np.arange(n) / 1e3, n_trials),
+            "x_a": (z[:, None] + rng.standard_normal((n_trials, n))).ravel(),
+            "x_b": (z[:, None] + rng.standard_normal((n_trials, n))).ravel()}
+
+
+FLAT_PLAN = {"n_resamples": 199, "estimators": ["gaussian_copula"]}
+
+
+def _rounded(x):
+    """Floats to 9 significant digits: trial means are cumulative sums over each part read, so
+    their last bits depend on where the parts start."""
+    if isinstance(x, float):
+        return float(f"{x:.9g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def _results_without_identity(res) -> dict:
+    d = res.to_dict()
+    d.pop("dataset")
+    return _rounded(d)
+
+
+def test_a_file_whose_row_groups_split_trials_is_analysed_as_the_same_data_in_one_group(tmp_path):
+    table = pa.table(_flat())
+    pq.write_table(table, tmp_path / "one.parquet")  # one row group
+    pq.write_table(table, tmp_path / "cut.parquet", row_group_size=333)  # 50-sample trials cut at every 333 rows
+    assert pq.ParquetFile(tmp_path / "cut.parquet").num_row_groups == 7
+    one = analyze_dataset(tmp_path / "one.parquet", plan=FLAT_PLAN, interval_resamples=99)
+    cut = analyze_dataset(tmp_path / "cut.parquet", plan=FLAT_PLAN, interval_resamples=99)
+    assert cut.conditions["main"]["n_trials"] == 30 and cut.verdict.dependence
+    assert _results_without_identity(cut) == _results_without_identity(one)
+    assert cut.to_dict()["missing_trials"] == {} and cut.to_dict()["excluded_trials"] == {}
+
+
+def test_nan_in_three_trials_names_the_column_and_the_trials_in_one_line(tmp_path):
+    cols = _flat()
+    for trial, k in ((7, 3), (9, 0), (12, 49)):
+        cols["x_a"][trial * 50 + k] = np.nan if trial != 9 else np.inf
+    pq.write_table(pa.table(cols), tmp_path / "nan.parquet", row_group_size=100)
+    expected = ("x_a: non-finite value in trial 7 (and 2 more trials: 9, 12); exclude them with "
+                "--exclude-trials 7,9,12 (the analysis is then exploratory)")
+    from corrlab.errors import DatasetError
+
+    with pytest.raises(DatasetError) as info:
+        analyze_dataset(tmp_path / "nan.parquet", plan=FLAT_PLAN)
+    assert str(info.value) == expected
+    res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "nan.parquet")])
+    assert res.exit_code == 2 and res.output.strip() == f"corrlab: error: {expected}"
+
+
+def test_one_arm_null_for_a_whole_trial_is_named_as_such(tmp_path):
+    cols = _flat()
+    xb = pa.array(cols["x_b"], mask=cols["trial"] == 5)  # side B not recorded in trial 5
+    cols["x_a"][21 * 50 + 10] = np.nan
+    table = pa.table({**cols, "x_b": xb})
+    pq.write_table(table, tmp_path / "null.parquet", row_group_size=64)
+    from corrlab.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"^x_a: non-finite value in trial 21; x_b: null for the whole of trial 5 "
+                                           r"\(that arm was not recorded\); exclude them with --exclude-trials 5,21 "):
+        analyze_dataset(tmp_path / "null.parquet", plan=FLAT_PLAN)
+    res = analyze_dataset(tmp_path / "null.parquet", plan=FLAT_PLAN, exclude_trials="5,21", interval_resamples=99)
+    assert res.exploratory and res.to_dict()["excluded_trials"] == {"null": [5, 21]}
+
+
+def test_excluded_trials_are_left_out_recorded_and_make_the_analysis_exploratory(tmp_path):
+    cols = _flat()
+    bad = (7, 8, 9, 12)
+    for trial in bad:
+        cols["x_b"][trial * 50 + 1] = np.nan
+    pq.write_table(pa.table(cols), tmp_path / "run.parquet", row_group_size=128)
+    res = analyze_dataset(tmp_path / "run.parquet", plan=FLAT_PLAN, exclude_trials="7-9,12", interval_resamples=99)
+    d = res.to_dict()
+    assert d["exploratory"] is True and d["excluded_trials"] == {"run": [7, 8, 9, 12]} and d["missing_trials"] == {}
+    assert res.conditions["main"]["n_trials"] + res.conditions["control:break_L"]["n_trials"] == 36
+    assert res.verdict.reasons[1].startswith("EXPLORATORY: 4 trial(s) of run excluded by hand (7-9,12, exclude_trials)")
+    # the same as the file without those trials, written by hand; there, their ids are missing
+    keep = ~np.isin(cols["trial"], bad)
+    pq.write_table(pa.table({k: v[keep] for k, v in cols.items()}), tmp_path / "run.parquet")
+    trimmed = analyze_dataset(tmp_path / "run.parquet", plan=FLAT_PLAN, interval_resamples=99)
+    t = trimmed.to_dict()
+    assert t["missing_trials"] == {"run": [[7, 9], [12, 12]]} and not t["exploratory"]
+    assert any(r.startswith("4 trial id(s) missing from run between its first and last (7-9,12)")
+               for r in trimmed.verdict.reasons)
+    for key in ("conditions", "controls", "no_signalling", "nonclassicality"):
+        assert _rounded(d[key]) == _rounded(t[key])
+
+
+def test_an_excluded_trial_that_is_not_there_is_named(tmp_path):
+    pq.write_table(pa.table(_flat()), tmp_path / "f.parquet")
+    with pytest.raises(PlanError, match=r"^exclude_trials: trials 40,77 are not in the dataset \(it holds 40 trials, "
+                                        r"ids 0 to 39\)$"):
+        analyze_dataset(tmp_path / "f.parquet", plan=FLAT_PLAN, exclude_trials="3,40,77")
+    with pytest.raises(PlanError, match=r"exclude_trials: 'x' is not a trial id"):
+        analyze_dataset(tmp_path / "f.parquet", plan=FLAT_PLAN, exclude_trials="3,x")
+
+
+def test_cli_exclude_trials_lists_and_ranges_into_the_json(tmp_path):
+    cols = _flat()
+    cols["x_a"][3 * 50] = np.nan
+    pq.write_table(pa.table(cols), tmp_path / "c.parquet")
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "c.parquet"), "--exclude-trials", "3,10-11",
+                                   "--exclude-trials", "20", "--json", str(out)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    d = json.loads(out.read_text())
+    check_contract(d)
+    assert d["excluded_trials"] == {"c": [3, 10, 11, 20]} and d["exploratory"] is True
+    assert "EXPLORATORY" in res.output and "excluded by hand" in res.output
+    res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "c.parquet"), "--exclude-trials", "c=3",
+                                   "--exclude-trials", "5"])
+    assert res.exit_code == 2 and "name the dataset of every value" in res.output

@@ -129,3 +129,28 @@ def test_unreachable_scheduler_is_one_line(runs):
     assert res.exit_code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_trials_excluded_from_one_run_are_named_per_run_and_make_the_pool_exploratory(runs, tmp_path):
+    from corrlab.errors import PlanError
+
+    paths = expand_datasets([runs])
+    many = analyze_many(paths, exclude_trials={"run1": "0-3,10"}, **FAST)
+    assert [r["excluded_trials"] for r in many.results] == [{}, {"run1": [0, 1, 2, 3, 10]}, {}]
+    assert [r["exploratory"] for r in many.results] == [False, True, False]
+    pooled = many.pooled.to_dict()
+    assert pooled["exploratory"] and pooled["excluded_trials"] == {"run1": [0, 1, 2, 3, 10]}
+    n_main = analyze_dataset(runs / "run1", exclude_trials=[0, 1, 2, 3, 10], **FAST).conditions["main"]["n_trials"]
+    assert pooled["conditions"]["main"]["n_trials"] == 60 + n_main
+    with pytest.raises(PlanError, match=r"trial ids belong to one dataset; with several, name the dataset of each"):
+        analyze_many(paths, exclude_trials="3", **FAST)
+    with pytest.raises(PlanError, match=r"exclude_trials: 'run9' names none of the datasets \(run0, run1, run2\)"):
+        analyze_many(paths, exclude_trials={"run9": "3"}, **FAST)
+    with pytest.raises(PlanError, match=r"run2: exclude_trials: trial 999 is not in the dataset"):
+        analyze_many(paths, exclude_trials={"run2": "999"}, **FAST)
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["analyze", str(runs / "run*"), "--exclude-trials", "run0=5",
+                                   "--exclude-trials", "run2=7-8", "--no-pool", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    d = json.loads(out.read_text())
+    assert [r["excluded_trials"] for r in d["results"]] == [{"run0": [5]}, {}, {"run2": [7, 8]}]

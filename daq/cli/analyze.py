@@ -26,11 +26,14 @@ from corrlab.daq.cli.common import vacuum_option
 @click.option("--vacuum-variance", callback=vacuum_option, metavar="VA,VB",
               help="calibration of a single Parquet file's quadratures (column units)")
 @click.option("--resamples", type=int, help="override the plan's number of resamples (exploratory unless equal)")
+@click.option("--exclude-trials", "exclude_trials", multiple=True, metavar="[DATASET=]IDS",
+              help="leave these trials out (3,7-9; several datasets: RUN=3,7-9, repeatable); the analysis is then "
+                   "exploratory and the results' excluded_trials name them")
 @click.option("--no-pool", is_flag=True, help="several datasets under one plan: combine p-values instead of pooling")
 @click.option("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:port)")
 @click.option("--workers", type=click.IntRange(min=1), help="run on a local Dask cluster of N worker processes")
-def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, vacuum_variance, resamples, no_pool,
-            scheduler, workers):
+def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, vacuum_variance, resamples,
+            exclude_trials, no_pool, scheduler, workers):
     """Analyse DATASETS (dataset folders, folders of datasets, globs, or single Parquet files).
 
     One dataset: by its recorded plan. Several: each on its own, then pooled (one plan;
@@ -50,36 +53,57 @@ def analyze(datasets, json_file, report_file, csv_file, plan_file, exploratory, 
         plan = data.get("analysis", data)
     if len(paths) > 1 and vacuum_variance is not None:
         raise click.UsageError("--vacuum-variance applies to a single Parquet file")
+    excluded = _exclusions(exclude_trials)
     with _dask_client(scheduler, workers) as client:
         if len(paths) == 1:
-            _analyze_one(paths[0], console, plan, exploratory, resamples, vacuum_variance, client, json_file,
-                         report_file)
+            from corrlab.analysis.multi import resolve_exclusions
+
+            _analyze_one(paths[0], console, plan, exploratory, resamples, vacuum_variance,
+                         resolve_exclusions(paths, excluded).get(paths[0]), client, json_file, report_file)
         else:
-            _analyze_many(paths, console, plan, exploratory, resamples, not no_pool, client, json_file, report_file,
-                          csv_file)
+            _analyze_many(paths, console, plan, exploratory, resamples, excluded, not no_pool, client, json_file,
+                          report_file, csv_file)
     sys.exit(0)
 
 
-def _analyze_one(dataset, console, plan, exploratory, resamples, vacuum_variance, client, json_file,
+def _exclusions(values: tuple[str, ...]):
+    """--exclude-trials values: one dataset's ids (joined), or {dataset: ids} when each names its dataset."""
+    if not values:
+        return None
+    named: dict[str, str] = {}
+    plain = []
+    for value in values:
+        if "=" in value:
+            name, ids = (v.strip() for v in value.split("=", 1))
+            named[name] = f"{named[name]},{ids}" if name in named else ids
+        else:
+            plain.append(value)
+    if named and plain:
+        raise click.UsageError("--exclude-trials: name the dataset of every value (RUN=IDS) or of none")
+    return named or ",".join(plain)
+
+
+def _analyze_one(dataset, console, plan, exploratory, resamples, vacuum_variance, exclude_trials, client, json_file,
                  report_file) -> None:
     from corrlab.analysis.pipeline import analyze_dataset
     from corrlab.analysis.render import print_summary, write_report
 
     with console.status("analysing") as status:
         res = analyze_dataset(dataset, plan=plan, exploratory=exploratory, n_resamples=resamples,
-                              vacuum_variance=vacuum_variance,
+                              vacuum_variance=vacuum_variance, exclude_trials=exclude_trials,
                               client=client, progress=lambda msg: status.update(f"analysing: {msg}"))
     print_summary(res, console)
     _write_outputs(console, res, json_file, report_file, write_report)
 
 
-def _analyze_many(paths, console, plan, exploratory, resamples, pool, client, json_file, report_file,
+def _analyze_many(paths, console, plan, exploratory, resamples, exclude_trials, pool, client, json_file, report_file,
                   csv_file) -> None:
     from corrlab.analysis.multi import analyze_many
     from corrlab.analysis.render import print_many, write_many_report
 
     with console.status("analysing") as status:
-        many = analyze_many(paths, plan=plan, exploratory=exploratory, n_resamples=resamples, pool=pool,
+        many = analyze_many(paths, plan=plan, exploratory=exploratory, n_resamples=resamples,
+                            exclude_trials=exclude_trials, pool=pool,
                             client=client,
                             progress=lambda msg: status.update(f"analysing: {msg}"))
     print_many(many, console)
