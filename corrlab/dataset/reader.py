@@ -385,31 +385,31 @@ class ParquetSource:
 
     def iter_parts(self, columns: Iterable[str] | None = None) -> Iterator:
         """Whole trials, a row group at a time (see the class docstring)."""
-        ids, _, _ = self._runs()
+        ids, starts, lengths = self._runs()
         if len(np.unique(ids)) != len(ids):
             table = self._complete(self._grouped())
             yield table.select(list(columns)) if columns is not None else table
             return
         pa = _pa()
-        carry, row0 = None, 0
-        last = self._file.num_row_groups - 1
-        for rg in range(last + 1):
+        ends = starts + lengths  # each trial's end row, increasing: the places a part may end
+        pending: list = []  # rows read but not yet yielded: the start of a trial that goes on
+        row0 = first = 0  # the file rows of the first pending row and of the next row group's first
+        for rg in range(self._file.num_row_groups):
             table = self._file.read_row_group(rg)
-            if carry is not None:
-                table = pa.concat_tables([carry, table])
-            if rg < last and table.num_rows:  # the last trial may go on in the next row group
-                tr = table["trial"].cast(pa.int64()).to_numpy()
-                other = np.flatnonzero(tr[::-1] != tr[-1])
-                cut = len(tr) - int(other[0]) if other.size else 0
-                table, carry = table.slice(0, cut), table.slice(cut)
-            else:
-                carry = None
-            if table.num_rows:
-                if "t" in self._names:
-                    self._check_times(table, row0)
-                row0 += table.num_rows
-                table = self._complete(table)
-                yield table.select(list(columns)) if columns is not None else table
+            k = int(np.searchsorted(ends, first + table.num_rows, side="right"))
+            keep = (int(ends[k - 1]) if k else 0) - first  # this row group's rows that close whole trials
+            first += table.num_rows
+            if keep <= 0:
+                pending.append(table)
+                continue
+            pieces = pending + [table.slice(0, keep)]
+            out = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+            pending = [table.slice(keep)] if keep < table.num_rows else []
+            if "t" in self._names:
+                self._check_times(out, row0)
+            row0 += out.num_rows
+            out = self._complete(out)
+            yield out.select(list(columns)) if columns is not None else out
 
     def _check_times(self, table, row0: int) -> None:
         """Whole trials in file order: a sample time twice within a trial is a repeat (one pass
