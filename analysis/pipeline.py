@@ -33,7 +33,7 @@ from corrlab.results import Result, to_jsonable
 from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key
 from corrlab.errors import DatasetError, PlanError
 from corrlab.dataset import open_source
-from corrlab.dataset.trial_ids import format_trial_ids, missing_ids, parse_trial_ids
+from corrlab.dataset.trial_ids import format_ranges, format_trial_ids, missing_ids, parse_trial_ids
 
 COHERENCE_MAX_TRIALS = 400  # per condition: coherence needs samples, not every trial of a night
 INTERVAL_RESAMPLES = 1999  # bootstrap/subsampling resamples of the MI intervals (the tests use the plan's)
@@ -593,8 +593,7 @@ def _data_notes(ctx: DatasetContext) -> list[str]:
                      "exclude_trials); these p-values do not carry pre-registered weight")
     for run_id, gaps in ctx.missing_trials.items():
         n = sum(hi - lo + 1 for lo, hi in gaps)
-        spelled = ",".join(str(lo) if lo == hi else f"{lo},{hi}" if hi == lo + 1 else f"{lo}-{hi}"
-                           for lo, hi in gaps[:10]) + (",..." if len(gaps) > 10 else "")
+        spelled = format_ranges(gaps[:10]) + (",..." if len(gaps) > 10 else "")
         notes.append(f"{n} trial id(s) missing from {run_id} between its first and last ({spelled}): trials not "
                      "recorded or not exported; the tests assume their absence is unrelated to their outcomes")
     return notes

@@ -63,12 +63,15 @@ def id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+def format_ranges(ranges: Iterable[tuple[int, int]]) -> str:
+    """Inclusive ranges in the form :func:`parse_trial_ids` reads: [(3, 3), (7, 9)] -> ``"3,7-9"``
+    (two in a row: ``"3,4"``)."""
+    return ",".join(str(lo) if lo == hi else f"{lo},{hi}" if hi == lo + 1 else f"{lo}-{hi}" for lo, hi in ranges)
+
+
 def format_trial_ids(ids: Iterable[int]) -> str:
-    """The compact form :func:`parse_trial_ids` reads: [3, 7, 8, 9] -> ``"3,7-9"`` (two in a row: ``"3,4"``)."""
-    out = []
-    for lo, hi in id_ranges(ids):
-        out.append(str(lo) if lo == hi else f"{lo},{hi}" if hi == lo + 1 else f"{lo}-{hi}")
-    return ",".join(out)
+    """The compact form :func:`parse_trial_ids` reads: [3, 7, 8, 9] -> ``"3,7-9"``."""
+    return format_ranges(id_ranges(ids))
 
 
 def missing_ids(ids: Iterable[int]) -> list[tuple[int, int]]:
@@ -77,4 +80,4 @@ def missing_ids(ids: Iterable[int]) -> list[tuple[int, int]]:
     return [(hi + 1, lo2 - 1) for (_, hi), (lo2, _) in zip(runs, runs[1:])]
 
 
-__all__ = ["format_trial_ids", "id_ranges", "missing_ids", "parse_trial_ids"]
+__all__ = ["format_ranges", "format_trial_ids", "id_ranges", "missing_ids", "parse_trial_ids"]
