@@ -8,9 +8,12 @@ an instrument that stayed away past the reconnect bound, a suspension past its l
 resumable); ``aborted`` (anything else). Committed trials are never touched again.
 
 Faults: an instrument error during a trial discards that trial (it was never written),
-reconnects the role with bounded backoff and an ``*IDN?`` check, reconfigures the bench
-and repeats the trial; past ``max_trial_attempts`` or the reconnect bound the run stops
-as ``interrupted``. Signals arriving while a part is being committed are held until the
+checks every role of the bench (``*IDN?``), brings back whatever is gone, reconfigures the
+bench and repeats the trial. A lost connection (a role that does not answer at all: a power
+blip, a reboot, a freeze) suspends the run in an outage, journaled from start to end, while
+every role that is gone is retried with backoff, for up to the bench file's
+``[reconnect] outage_tolerance_s``; any other fault reopens the role that faulted and counts
+toward ``max_trial_attempts``. Past either bound the run stops as ``interrupted``. Signals arriving while a part is being committed are held until the
 commit is done, so a part is never half-recorded.
 """
 
@@ -58,6 +61,7 @@ class RunResult:
     suspensions: int = 0
     elapsed_s: float = 0.0
     signal: str | None = None  # set when an operator's SIGINT/SIGTERM stopped the run
+    outages: list[dict] = field(default_factory=list)
     safe_state: dict = field(default_factory=lambda: {"confirmed": [], "not_confirmed": {}})
 
     @property
@@ -75,16 +79,18 @@ class Runner:
     """Executes plans; one instance per run (or resume)."""
 
     def __init__(self, protocol: Protocol, bench, writer: DatasetWriter, *, observer: Observer | None = None,
-                 max_trial_attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+                 max_trial_attempts: int = 3, max_outages_per_trial: int = 10,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.protocol = protocol
         self.bench = bench
         self.writer = writer
         self.observer = observer or Observer()
         self.max_trial_attempts = max_trial_attempts
+        self.max_outages_per_trial = max_outages_per_trial
         self.sleep = sleep
         self.clock = clock
         self.faults: list[dict] = []
+        self.outages: list[dict] = []  # each: trial, start_utc, roles, reconnected, duration_s, outcome (end | fail)
         self.suspensions = 0
         self._suspended_s = 0.0
         self._critical = False
@@ -195,28 +201,103 @@ class Runner:
                          confirmed=report.confirmed, not_confirmed=list(report.not_confirmed))
         return report.to_json()
 
-    # -- the run -------------------------------------------------------------------------------
-    def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int) -> None:
-        """After an instrument fault: journal it, give up past the bound, else reconnect the role."""
-        fault = {"trial": spec.trial, "role": exc.role, "error": str(exc), "attempt": attempt, "time_utc": utc_now()}
+    # -- faults and outages -------------------------------------------------------------------------
+    def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int, counted: int, outages: int) -> bool:
+        """After an instrument fault in a trial (the trial is discarded): journal it, find out what
+        is gone on the bench, and bring it all back before the trial is repeated.
+
+        Every role is checked (``*IDN?``), not only the one that faulted: after a power blip each
+        role holds a dead socket. When a role does not answer at all (refused, dropped, silent),
+        connections were lost: the run is suspended in an outage (:meth:`ride_out`) until every
+        role is back or the outage tolerance has passed. Such a fault does not count toward
+        ``max_trial_attempts`` (the bench went away; the trial did not fail), but one trial meets
+        at most ``max_outages_per_trial`` outages. Any other fault (garbage, a late reply, a
+        record refused) counts, and the role that faulted is reopened with bounded backoff, as is
+        any role found out of step. Returns True when the fault counted.
+        """
+        since, since_utc = self.clock(), utc_now()
+        fault = {"trial": spec.trial, "role": exc.role, "error": str(exc), "attempt": attempt, "time_utc": since_utc}
         self.faults.append(fault)
         self.journal("fault", "fault", f"{exc}; trial {spec.trial} discarded (attempt {attempt})", trial=spec.trial,
                      role=exc.role, error_type=type(exc).__name__)
-        if attempt >= self.max_trial_attempts:
-            raise ProtocolAborted(f"trial {spec.trial} failed {attempt} times; last: {exc}", status="interrupted") from exc
-        if exc.role:
+        gone = self.bench.check_all()
+        if any(not absence.answered for absence in gone.values()):
+            fault["outage"] = True
+            if outages >= self.max_outages_per_trial:
+                raise ProtocolAborted(f"trial {spec.trial} met {outages + 1} outages; last: {exc}",
+                                      status="interrupted") from exc
+            self.ride_out({role: str(absence) for role, absence in gone.items()}, spec, since, since_utc)
+            return False
+        if counted + 1 >= self.max_trial_attempts:
+            raise ProtocolAborted(f"trial {spec.trial} failed {counted + 1} times; last: {exc}", status="interrupted") from exc
+        refresh = list(gone)
+        if exc.role in self.bench.config.roles and exc.role not in refresh:
+            refresh.append(exc.role)  # a late reply may still be on its way: a fresh connection
+        for role in refresh:
             try:
-                used = self.bench.reconnect(exc.role)
-            except InstrumentError as again:
-                self.journal("reconnect", "fail", str(again), trial=spec.trial, role=exc.role)
-                raise ProtocolAborted(str(again), status="interrupted") from again
-            fault["reconnect_attempts"] = used
-            self.journal("reconnect", "ok", f"{exc.role} back after {used} attempt(s); *IDN? matches",
-                         trial=spec.trial, role=exc.role)
+                used = self.bench.reconnect(role)
+            except InstrumentError as again:  # gone after all: an outage, within its tolerance
+                self.journal("reconnect", "fail", str(again), trial=spec.trial, role=role)
+                self.ride_out({role: str(again)}, spec, since, since_utc)
+                continue
+            fault.setdefault("reconnect_attempts", used)
+            self.journal("reconnect", "ok", f"{role} back after {used} attempt(s); *IDN? matches",
+                         trial=spec.trial, role=role)
+        return True
 
+    def ride_out(self, gone: dict[str, str], spec: TrialSpec, since: float, since_utc: str) -> None:
+        """An outage: suspend the run and reopen every role in ``gone`` (role -> why) with backoff
+        (``[reconnect]`` of the bench file) until all are back and every role of the bench answers;
+        raise :class:`ProtocolAborted` (``interrupted``) once ``outage_tolerance_s`` has passed
+        since the fault (``since``, on the runner's clock). Journals the start, each role
+        reconnected, and the end (or the failure) with the duration; records it in ``outages``.
+        """
+        rc = self.bench.config.reconnect
+        tolerance = rc.outage_tolerance_s
+        first = dict(gone)
+        self.journal("outage", "start", f"{', '.join(gone)} not answering; run suspended for up to {tolerance:g} s "
+                     f"(first: {next(iter(gone.values()))})", trial=spec.trial, roles=list(gone), reasons=first)
+        record = {"trial": spec.trial, "start_utc": since_utc, "roles": list(gone), "reconnected": [],
+                  "duration_s": 0.0, "outcome": "start"}
+        self.outages.append(record)
+        delay = rc.backoff_s
+        while True:
+            for role in list(gone):
+                err = self.bench.reopen(role)
+                if err is None:
+                    del gone[role]
+                    record["reconnected"].append(role)
+                    self.journal("reconnect", "ok", f"{role} back {self.clock() - since:.2f} s after the fault; "
+                                 "*IDN? matches", trial=spec.trial, role=role)
+                else:
+                    gone[role] = str(err)
+            if not gone:  # every role reopened: is the whole bench there (a role may have gone since)?
+                gone = {role: str(absence) for role, absence in self.bench.check_all().items()}
+                if not gone:
+                    break
+                record["roles"] += [r for r in gone if r not in record["roles"]]
+            elapsed = self.clock() - since
+            if elapsed >= tolerance:
+                record.update(duration_s=round(elapsed, 3), outcome="fail")
+                last = next(iter(gone.values()))
+                self.journal("outage", "fail", f"{', '.join(gone)} still not answering after {elapsed:.2f} s "
+                             f"(outage tolerance {tolerance:g} s); last: {last}", trial=spec.trial, roles=list(gone),
+                             duration_s=record["duration_s"], reconnected=list(record["reconnected"]))
+                raise ProtocolAborted(f"{', '.join(gone)}: not reachable for {elapsed:.1f} s "
+                                      f"(outage tolerance {tolerance:g} s); last: {last}", status="interrupted")
+            self.sleep(max(0.0, min(delay, rc.max_backoff_s, tolerance - elapsed)))
+            delay = min(delay * rc.backoff_factor, rc.max_backoff_s) if delay > 0 else min(0.01, rc.max_backoff_s)
+        duration = self.clock() - since
+        record.update(duration_s=round(duration, 3), outcome="end")
+        self.journal("outage", "end", f"bench back {duration:.2f} s after the fault; reconnected: "
+                     f"{', '.join(record['reconnected'])}; the trial is repeated", trial=spec.trial,
+                     roles=list(record["reconnected"]), duration_s=record["duration_s"])
+
+    # -- the run -------------------------------------------------------------------------------
     def run_trial(self, spec: TrialSpec) -> TrialResult:
-        """One trial; after a fault it is discarded, the bench reconfigured, and the trial repeated."""
-        attempt, reconfigure = 1, False
+        """One trial; after a fault it is discarded, the bench recovered and reconfigured, and the
+        trial repeated."""
+        attempt, counted, outages, reconfigure = 1, 0, 0, False
         while True:
             self._trial = spec.trial
             self._suspended_s = 0.0
@@ -226,7 +307,10 @@ class Runner:
                     self.drive(setup_plan(self.protocol))
                 result = self.drive(trial_plan(self.protocol, spec))
             except InstrumentError as exc:
-                self.recover(exc, spec, attempt)
+                if self.recover(exc, spec, attempt, counted, outages):
+                    counted += 1
+                else:
+                    outages += 1
                 attempt, reconfigure = attempt + 1, True
                 continue
             result.record.update(start_utc=started, attempts=attempt, suspended_s=round(self._suspended_s, 6))
@@ -273,10 +357,12 @@ class Runner:
                 signal.signal(sig, handler)
             safe = self.restore_safe_state()
             self.journal("run", status, reason or "")
-            # commits whole trials measured before a stop
-            self.writer.close(status, reason=reason, fields={"safe_state": safe})
+            fields = {"safe_state": safe}
+            if self.outages or self.writer.manifest.get("outages"):  # every session's, in order
+                fields["outages"] = list(self.writer.manifest.get("outages", [])) + self.outages
+            self.writer.close(status, reason=reason, fields=fields)  # commits whole trials measured before a stop
         result = RunResult(self.writer.path, run_id, status, len(self.writer.committed_trials), len(schedule), reason,
-                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal, safe)
+                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal, self.outages, safe)
         self.observer.run_finished(result)
         return result
 

@@ -122,11 +122,25 @@ class CalibrationConfig(BaseModel):
 
 
 class ReconnectConfig(BaseModel):
+    """How the bench is brought back after a fault (``[reconnect]``).
+
+    ``attempts``: retries per role when the bench connects (a start or a resume) and when the
+    role that faulted is refreshed after a transient fault, ``backoff_s`` apart, each pause
+    ``backoff_factor`` times the last. ``outage_tolerance_s``: after a lost connection (a role
+    that does not answer ``*IDN?``: refused, dropped, silent), how long the run stays suspended
+    while every role that is gone is retried, with the same backoff capped at ``max_backoff_s``;
+    past it the run stops (``interrupted``, resumable). Overnight a power blip or an instrument
+    reboot takes minutes, hence the default of 10 minutes.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     attempts: int = Field(3, ge=0, le=100)
     backoff_s: float = Field(0.5, ge=0.0, le=600.0)
     backoff_factor: float = Field(2.0, ge=1.0, le=10.0)
+    max_backoff_s: float = Field(30.0, gt=0.0, le=3600.0, description="longest pause between reconnection rounds in an outage")
+    outage_tolerance_s: float = Field(600.0, ge=0.0, le=7 * 86400.0,
+                                      description="how long a lost instrument may stay away before the run stops")
 
 
 class BenchConfig(BaseModel):

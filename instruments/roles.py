@@ -314,6 +314,18 @@ ROLE_CLASSES: dict[str, type[Role]] = {
 }
 
 
+@dataclass(frozen=True)
+class Absence:
+    """Why a role failed its check. ``answered``: it replied, but not with its identity (a late
+    reply still in the stream): out of step, not lost; otherwise no answer or no connection."""
+
+    reason: str
+    answered: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 @dataclass
 class SafeStateReport:
     """Which roles the instruments confirmed in their safe state, and why the others are not.
@@ -402,21 +414,21 @@ class ConnectedBench:
             raise
         return dict(self.idn)
 
-    def check(self, name: str) -> str | None:
+    def check(self, name: str) -> "Absence | None":
         """Is ``name`` still there? A cheap ``*IDN?`` on its connection: None when it answers with
         its recorded identity, else why not (never raises)."""
         role = self.roles.get(name)
         if role is None:
-            return "not connected"
+            return Absence(f"{name}: not connected")
         try:
             idn = role.identify()
         except Exception as exc:
-            return str(translate_error(exc, name, "*IDN? (check)"))
+            return Absence(str(translate_error(exc, name, "*IDN? (check)")))
         if idn != self.idn.get(name):
-            return f"{name}: *IDN? answered {idn[:60]!r}, not {self.idn.get(name)!r} (late reply or another instrument)"
+            return Absence(f"{name}: *IDN? answered {idn[:60]!r}, not {self.idn.get(name)!r}", answered=True)
         return None
 
-    def check_all(self) -> dict[str, str]:
+    def check_all(self) -> "dict[str, Absence]":
         """Every role checked (:meth:`check`): role -> why it is gone, for those that are."""
         gone = {}
         for name in self.config.roles:

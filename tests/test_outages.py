@@ -1,23 +1,28 @@
 """Outages at night: the whole bench recovered, a safe state that is confirmed or named as not.
 
-Each test injects a fault into the simulated bench and checks the run's status, the dataset,
-the journal and the simulated instruments' own state, read from the simulator.
+Each test injects an outage into the simulated bench (every server restarted, one link lost
+for good, a server frozen shorter or longer than the outage tolerance) and checks the run's
+status, the dataset, the journal, the manifest's ``safe_state`` and the simulated
+instruments' own final state (heater, outputs, motors, relays), read from the simulator.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import corrlab.daq.runner as runner_module
 from corrlab.daq.cli import cli
-from corrlab.daq.cli.common import EXIT_NOT_SAFE
-from corrlab.daq.runner import run_protocol
+from corrlab.daq.cli.common import EXIT_INTERRUPTED, EXIT_NOT_SAFE
+from corrlab.daq.runner import resume_run, run_protocol
 from corrlab.dataset import Dataset
 from corrlab.instruments.benchfile import ROLES, bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
@@ -38,14 +43,23 @@ def protocol(trials=12, **sections):
     return protocol_from_dict(data)
 
 
-def bench(*, timeout_ms=400, faults=None):
+def bench(*, tolerance_s=5.0, timeout_ms=400, faults=None):
     data = load_bench().to_json()
     data["faults"] = faults or {}
-    data["reconnect"] = {"attempts": 3, "backoff_s": 0.02, "backoff_factor": 2.0}
+    data["reconnect"] = {"attempts": 3, "backoff_s": 0.02, "backoff_factor": 2.0, "max_backoff_s": 0.2,
+                         "outage_tolerance_s": tolerance_s}
     data["world"] = {"kind": "common_cause", "seed": None, "params": {}}
     for cfg in data["roles"].values():
         cfg["timeout_ms"] = timeout_ms
     return bench_from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The same protocol without faults: what every survived run must equal."""
+    root = tmp_path_factory.mktemp("ref")
+    run_protocol(protocol(), bench(), root, run_id="ref")
+    return Dataset.open(root / "ref").read().to_pandas()
 
 
 class AtTrial:
@@ -70,6 +84,24 @@ class AtTrial:
         sim.world.begin_record = hooked
 
 
+def power_blip(down_s):
+    """Every instrument reboots: back to its power-on defaults, its connection dead (RST on the
+    next command) and its port closed for ``down_s``."""
+    def action(sim):
+        for server in sim.servers.values():
+            server.model.handle("*RST")
+            server.faults.configure(drop_after_commands=0, drop_reset=True)
+            server.faults.refuse(seconds=down_s)
+    return action
+
+
+def frozen(role, seconds):
+    """``role``'s server stops (SIGSTOP-like) for ``seconds``: connections kept, nothing answered."""
+    def action(sim):
+        sim.servers[role].faults.freeze(seconds)
+    return action
+
+
 def link_lost(role):
     """``role``'s link is gone for good: its connection drops, every reconnection is reset."""
     def action(sim):
@@ -77,8 +109,27 @@ def link_lost(role):
     return action
 
 
+def safe_in_sim(state) -> dict[str, bool]:
+    """Each role's safe state read from the simulated instruments themselves."""
+    return {
+        "readout_a": state.lockins["a"].sine_voltage == pytest.approx(0.004),
+        "readout_b": state.lockins["b"].sine_voltage == pytest.approx(0.004),
+        "drive": not state.generator.channels[1].output and not state.generator.channels[2].output,
+        "thermal": state.thermal.heater_range[1] == 0,
+        "stage": not state.stage[1].enabled and not state.stage[2].enabled,
+        "isolation": not state.relay.closed,
+        "digitizer": state.digitizer.registers.get("ACQ_STATE", "IDLE") == "IDLE",
+    }
+
+
 def steps(ds, *names):
     return [e for e in ds.events() if e["step"] in names]
+
+
+def assert_same_data(ds, reference):
+    data = ds.read().to_pandas()
+    for col in ("x_a", "x_b", "setting_a", "setting_b"):
+        np.testing.assert_array_equal(data[col].to_numpy(), reference[col].to_numpy())
 
 
 def _toml(data: dict) -> str:
@@ -108,6 +159,142 @@ def _toml(data: dict) -> str:
 
     table("", data)
     return "\n".join(lines) + "\n"
+
+
+# ============================================================ every server restarted
+
+
+def test_every_server_restarted_mid_run_is_ridden_out_and_the_data_equal_a_clean_run(tmp_path, reference):
+    hook = AtTrial(5, power_blip(down_s=1.0))
+    result = run_protocol(protocol(), bench(tolerance_s=10.0), tmp_path, run_id="blip", sim_hook=hook)
+    assert result.status == "complete", result.reason
+    assert result.trials_committed == result.trials_planned == 12
+    ds = Dataset.open(tmp_path / "blip")
+    assert ds.verify().ok and ds.status == "complete"
+    trials = ds.trials()
+    assert list(trials.trial) == list(range(12))  # none lost, none twice
+    assert trials.set_index("trial").attempts.to_dict() == {t: 2 if t == 5 else 1 for t in range(12)}
+    assert_same_data(ds, reference)
+    # one fault (the trial in flight, discarded), one outage, every role reconnected in it
+    faults = steps(ds, "fault")
+    assert len(faults) == 1 and faults[0]["trial"] == 5
+    outage = steps(ds, "outage")
+    assert [e["outcome"] for e in outage] == ["start", "end"]
+    start, end = outage
+    assert sorted(start["roles"]) == sorted(ROLES)
+    assert sorted(end["roles"]) == sorted(ROLES)
+    assert 0.9 <= end["duration_s"] < 5.0, end
+    reconnected = [e["role"] for e in steps(ds, "reconnect") if e["outcome"] == "ok"]
+    assert sorted(reconnected) == sorted(ROLES)
+    assert len(result.outages) == 1 and result.outages[0]["duration_s"] == end["duration_s"]
+    # the safe state, confirmed from every instrument, and true in the simulator
+    assert ds.manifest["safe_state"]["not_confirmed"] == {}
+    assert sorted(ds.manifest["safe_state"]["confirmed"]) == sorted(ROLES)
+    assert all(safe_in_sim(hook.sim.state).values()), safe_in_sim(hook.sim.state)
+    assert ds.manifest["outages"][0]["duration_s"] == end["duration_s"]
+    assert "stop_reason" not in ds.manifest
+
+
+# ============================================================ one link lost for good
+
+
+def test_one_link_lost_for_good_stops_the_run_and_names_the_role_not_confirmed_safe(tmp_path, reference, monkeypatch):
+    hook = AtTrial(5, link_lost("thermal"))
+    monkeypatch.setattr(runner_module, "run_protocol", functools.partial(run_protocol, sim_hook=hook))
+    (tmp_path / "bench.toml").write_text(_toml(bench(tolerance_s=0.5).to_json()))
+    (tmp_path / "p.toml").write_text(_toml(protocol().to_json()))
+    res = CliRunner().invoke(cli, ["run", str(tmp_path / "p.toml"), "--bench", str(tmp_path / "bench.toml"),
+                                   "--out", str(tmp_path), "--run-id", "lost", "--quiet"])
+    assert res.exit_code == EXIT_NOT_SAFE != EXIT_INTERRUPTED, res.output
+    assert "thermal" in res.output and "not confirmed safe" in res.output
+    ds = Dataset.open(tmp_path / "lost")
+    assert ds.status == "interrupted" and ds.verify().ok
+    assert list(ds.trials().trial) == [0, 1, 2, 3, 4]  # trial 5 was in flight: discarded
+    reason = ds.manifest["stop_reason"]
+    assert reason.startswith("thermal: not reachable") and "outage tolerance 0.5 s" in reason, reason
+    # the journal, the manifest and the simulator agree: thermal not confirmed, the others safe
+    safe = ds.manifest["safe_state"]
+    assert list(safe["not_confirmed"]) == ["thermal"]
+    assert sorted(safe["confirmed"]) == sorted(r for r in ROLES if r != "thermal")
+    journal = steps(ds, "safe_state")
+    assert [e["role"] for e in journal if e["outcome"] == "fail"] == ["thermal"]
+    assert "not confirmed safe" in [e for e in journal if e["outcome"] == "fail"][0]["message"]
+    assert not any(e["outcome"] == "ok" for e in journal)
+    assert journal[-1]["outcome"] == "partial" and journal[-1]["not_confirmed"] == ["thermal"]
+    in_sim = safe_in_sim(hook.sim.state)
+    assert not in_sim.pop("thermal")  # the heater is still on: nobody could switch it off, and we say so
+    assert all(in_sim.values()), in_sim
+    outage = steps(ds, "outage")
+    assert [e["outcome"] for e in outage] == ["start", "fail"] and outage[-1]["roles"] == ["thermal"]
+
+    # repaired, the run resumes and completes: the old stop reason goes to the history
+    done = resume_run(tmp_path / "lost", bench())
+    assert done.status == "complete" and done.safe_state["not_confirmed"] == {}
+    ds = Dataset.open(tmp_path / "lost")
+    m = ds.manifest
+    assert m["status"] == "complete" and "stop_reason" not in m
+    assert m["safe_state"]["not_confirmed"] == {} and sorted(m["safe_state"]["confirmed"]) == sorted(ROLES)
+    assert [s["status"] for s in m["stops"]] == ["interrupted"] and m["stops"][0]["stop_reason"] == reason
+    assert m["stops"][0]["safe_state"] == safe
+    assert len(m["resumes"]) == 1
+    assert_same_data(ds, reference)
+
+
+# ============================================================ a frozen server
+
+
+def test_a_freeze_shorter_than_the_tolerance_is_ridden_out(tmp_path, reference):
+    hook = AtTrial(4, frozen("thermal", 1.5))
+    t0 = time.monotonic()
+    result = run_protocol(protocol(), bench(tolerance_s=6.0), tmp_path, run_id="short", sim_hook=hook)
+    assert result.status == "complete", result.reason
+    assert time.monotonic() - t0 >= 1.5
+    ds = Dataset.open(tmp_path / "short")
+    assert list(ds.trials().trial) == list(range(12))
+    assert_same_data(ds, reference)
+    outage = steps(ds, "outage")
+    assert [e["outcome"] for e in outage] == ["start", "end"] and outage[0]["roles"] == ["thermal"]
+    # from the fault (a timeout) to the thaw: the freeze less the time before thermal was asked
+    assert 0.5 <= outage[1]["duration_s"] < 1.5 + 1.0, outage[1]
+    assert [e["role"] for e in steps(ds, "reconnect") if e["outcome"] == "ok"] == ["thermal"]
+    assert sorted(ds.manifest["safe_state"]["confirmed"]) == sorted(ROLES)
+    assert all(safe_in_sim(hook.sim.state).values())
+
+
+def test_a_freeze_longer_than_the_tolerance_stops_the_run_with_the_frozen_role_not_confirmed(tmp_path):
+    hook = AtTrial(4, frozen("thermal", 30.0))
+    t0 = time.monotonic()
+    result = run_protocol(protocol(), bench(tolerance_s=1.0), tmp_path, run_id="long", sim_hook=hook)
+    took = time.monotonic() - t0
+    assert result.status == "interrupted"
+    assert took < 10.0  # the tolerance, then the safe state; not the freeze
+    assert result.reason.startswith("thermal: not reachable"), result.reason
+    assert list(result.safe_state["not_confirmed"]) == ["thermal"]
+    ds = Dataset.open(tmp_path / "long")
+    assert ds.status == "interrupted" and list(ds.trials().trial) == [0, 1, 2, 3]
+    outage = steps(ds, "outage")
+    assert [e["outcome"] for e in outage] == ["start", "fail"]
+    assert 1.0 <= outage[-1]["duration_s"] < 3.0
+    safe = ds.manifest["safe_state"]
+    assert list(safe["not_confirmed"]) == ["thermal"] and "thermal" in safe["not_confirmed"]["thermal"]
+    assert sorted(safe["confirmed"]) == sorted(r for r in ROLES if r != "thermal")
+    in_sim = safe_in_sim(hook.sim.state)
+    assert not in_sim.pop("thermal")  # frozen: its heater was never switched off
+    assert all(in_sim.values()), in_sim
+
+
+# ============================================================ what is not an outage
+
+
+def test_a_transient_fault_on_a_live_connection_still_counts_toward_the_attempts(tmp_path):
+    # every temperature reply garbled: the link is fine, the trial fails three times
+    result = run_protocol(protocol(trials=6), bench(faults={"thermal": {"garble_pattern": "KRDG"}}), tmp_path,
+                          run_id="g")
+    assert result.status == "interrupted"
+    assert result.reason.startswith("trial 0 failed 3 times; last: thermal:"), result.reason
+    ds = Dataset.open(tmp_path / "g")
+    assert not steps(ds, "outage") and len(steps(ds, "fault")) == 3
+    assert sorted(ds.manifest["safe_state"]["confirmed"]) == sorted(ROLES)
 
 
 # ============================================================ the simulator's freeze
@@ -202,7 +389,8 @@ def test_no_spurious_digitizer_timeout_on_the_first_trial_after_a_start_or_a_res
     assert done.returncode == 0, done.stdout + done.stderr
     assert not steps(Dataset.open(out / "fresh"), "fault")
     # an interrupted run (a link lost for good at trial 6), resumed in a fresh process
-    first = run_protocol(load_protocol(proto), bench(), out, run_id="resumed", sim_hook=AtTrial(6, link_lost("stage")))
+    first = run_protocol(load_protocol(proto), bench(tolerance_s=0.0), out, run_id="resumed",
+                         sim_hook=AtTrial(6, link_lost("stage")))
     assert first.status == "interrupted"
     n_before = len(Dataset.open(out / "resumed").events())
     done = corrlab("run", "--resume", out / "resumed", "--bench", bench_file, "--quiet")
