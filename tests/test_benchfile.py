@@ -100,3 +100,16 @@ def test_resource_host_parsing():
     assert resource_host("TCPIP0::127.0.0.1::5025::SOCKET") == "127.0.0.1"
     assert resource_host("tcpip::localhost::1::socket") == "localhost"
     assert resource_host("GPIB0::8::INSTR") is None
+
+
+def test_the_reconnect_section_takes_an_outage_tolerance_in_minutes_by_default():
+    b = bench_from_dict({"simulated": True, "roles": roles()})
+    assert b.reconnect.outage_tolerance_s == 600.0 and b.reconnect.max_backoff_s == 30.0
+    assert load_bench().reconnect.outage_tolerance_s == 600.0
+    b = bench_from_dict({"simulated": True, "roles": roles(), "reconnect": {"outage_tolerance_s": 0, "max_backoff_s": 2}})
+    assert b.reconnect.outage_tolerance_s == 0.0 and b.reconnect.max_backoff_s == 2.0
+    for bad, needle in (({"outage_tolerance_s": -1}, "reconnect.outage_tolerance_s"),
+                        ({"max_backoff_s": 0}, "reconnect.max_backoff_s"),
+                        ({"outage_tolerance": 60}, "reconnect.outage_tolerance: unknown field")):
+        with pytest.raises(PlanError, match=needle):
+            bench_from_dict({"simulated": True, "roles": roles(), "reconnect": bad})

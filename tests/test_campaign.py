@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -187,3 +188,37 @@ def test_the_morning_summary_names_a_role_not_confirmed_safe(tmp_path, demo_prot
     assert res.exit_code == 0, res.output
     assert "NOT SAFE: thermal" in res.output and "run 0: thermal NOT CONFIRMED SAFE" in res.output
     assert res.output.count("NOT SAFE") == 1  # the second run: ok
+
+
+def test_an_outage_ridden_out_overnight_is_in_the_morning_summary(tmp_path, demo_protocol):
+    """The thermal controller freezes for 1.5 s (its timeout: 0.3 s) in a run, tolerance 5 s: the run completes,
+    the campaign state keeps the outage and the status table counts and describes it."""
+    demo_protocol("p.toml", trials=6, samples=64)
+    bench = BENCH_OK.replace("backoff_s = 0.01", "backoff_s = 0.01\nmax_backoff_s = 0.1\noutage_tolerance_s = 5.0")
+    (tmp_path / "ok.toml").write_text(re.sub(r'(?m)^(driver = ".*")$', r"\1\ntimeout_ms = 300", bench))
+    path = tmp_path / "night.toml"
+    path.write_text('[campaign]\nname = "night"\nout = "data"\nbench = "ok.toml"\nanalyze = false\n\n'
+                    '[[runs]]\nprotocol = "p.toml"\n')
+    fired = []
+
+    def freeze_thermal_at_trial_2(sim):
+        begin = sim.world.begin_record
+
+        def hooked(tag):
+            begin(tag)
+            if tag == 2 and not fired:
+                fired.append(tag)
+                sim.servers["thermal"].faults.freeze(1.5)
+
+        sim.world.begin_record = hooked
+
+    state = execute(Campaign.load(path), sim_hook=freeze_thermal_at_trial_2)
+    entry = state["queue"][0]
+    assert entry["status"] == "complete" and entry["trials_committed"] == 6
+    assert len(entry["outages"]) == 1
+    outage = entry["outages"][0]
+    assert outage["roles"] == ["thermal"] and outage["outcome"] == "end" and 0 < outage["duration_s"] < 5
+    assert entry["safe_state"]["not_confirmed"] == {}
+    res = CliRunner().invoke(cli, ["campaign", "status", str(path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "run 0 outage: thermal away" in res.output and "(end)" in res.output
