@@ -283,11 +283,13 @@ class Digitizer(Role):
     """The fast two-channel digitizer (four channels when quadratures are recorded)."""
 
     kind = "digitizer"
+    record_s = 0.0  # how long a record takes (points / sample rate), known once configured
 
     def configure(self, *, sample_rate: float, points: int, channels: int = 2) -> None:
         self.driver.sample_rate = sample_rate
         self.driver.record_length = int(points)
         self.driver.channels = int(channels)
+        self.record_s = int(points) / float(sample_rate)
 
     def start_record(self, tag: int) -> None:
         """Tag the coming record with the trial index (the record header carries it)."""
@@ -296,10 +298,24 @@ class Digitizer(Role):
             raise InstrumentError(f"{self.name}: record tag did not take the value {tag}", role=self.name)
 
     def acquire(self) -> np.ndarray:
-        """Arm, wait for the record, fetch every channel: array (channels, points), volts."""
+        """Arm, wait for the record, fetch every channel: array (channels, points), volts.
+
+        The wait (``*OPC?``) is allowed the record's own duration on top of the role's timeout:
+        the timeout bounds an answer, not the acquisition (a 10 s record under a 2 s timeout
+        timed out on every trial).
+        """
         d = self.driver
         d.arm()
-        d.wait_complete()
+        conn = getattr(d.adapter, "connection", None)
+        base = getattr(conn, "timeout", None)
+        if not self.record_s or not isinstance(base, (int, float)):
+            d.wait_complete()
+        else:
+            conn.timeout = base + 1000.0 * self.record_s
+            try:
+                d.wait_complete()
+            finally:
+                conn.timeout = base
         return d.fetch_all()
 
     def safe_state(self) -> None:

@@ -399,3 +399,24 @@ def test_no_spurious_digitizer_timeout_on_the_first_trial_after_a_start_or_a_res
     assert ds.status == "complete" and list(ds.trials().trial) == list(range(12))
     after = ds.events()[n_before:]
     assert not [e for e in after if e["step"] == "fault"], [e for e in after if e["step"] == "fault"]
+
+
+def test_a_record_longer_than_the_timeout_is_waited_for(tmp_path):
+    """A digitizer that takes its record in real time (0.4 s here) under a 0.2 s timeout: the
+    wait for the record allows its duration, so no trial times out (before, every one did)."""
+    def real_time_records(sim):
+        acquire = sim.world.acquire
+
+        def slow():
+            d = sim.state.digitizer
+            time.sleep(d.points / d.sample_rate)
+            return acquire()
+
+        sim.world.acquire = slow
+
+    proto = protocol(trials=6, acquisition={"samples": 100, "sample_rate_hz": 250.0})
+    data = bench(tolerance_s=0.0).to_json()
+    data["roles"]["digitizer"]["timeout_ms"] = 200
+    result = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="slow", sim_hook=real_time_records)
+    assert result.status == "complete", result.reason
+    assert not steps(Dataset.open(tmp_path / "slow"), "fault")
