@@ -3,8 +3,11 @@
 Every run uses the same protocol and seed, so every finished dataset must equal a clean
 reference run sample for sample. Faults (dropped connections with FIN or RST, late
 replies past the timeout, garbage replies, a thermometer stuck out of band, refused
-reconnections that push a run past its reconnect bound) are drawn from a seeded
-generator and fired at random trials. Interrupted runs are resumed until complete.
+reconnections that push a run past its reconnect bound, every server restarted at once,
+a server frozen shorter or longer than the outage tolerance) are drawn from a seeded
+generator and fired at random trials. Interrupted runs are resumed until complete; every
+run must end with every role confirmed in its safe state, or name the role that was not
+(a link lost past the tolerance), and every outage must be journaled.
 
 Figures: runs, trials measured, faults injected and survived, suspensions, resumes, and
 data lost (trials missing, duplicated, failing checksums, or differing from the
@@ -31,6 +34,7 @@ from corrlab.daq.runner import resume_run, run_protocol  # noqa: E402
 from corrlab.instruments.benchfile import bench_from_dict, load_bench  # noqa: E402
 from corrlab.protocols.config import protocol_from_dict  # noqa: E402
 
+OUTAGE_TOLERANCE_S = 3.0  # short, so a freeze past it happens within a soak
 ROLES = ("readout_a", "readout_b", "drive", "thermal", "stage", "isolation", "digitizer")
 
 
@@ -47,7 +51,8 @@ def soak_protocol(trials: int):
 def soak_bench(faults=None):
     data = load_bench().to_json()
     data["faults"] = faults or {}
-    data["reconnect"] = {"attempts": 3, "backoff_s": 0.02, "backoff_factor": 2.0}
+    data["reconnect"] = {"attempts": 3, "backoff_s": 0.02, "backoff_factor": 2.0,
+                         "outage_tolerance_s": OUTAGE_TOLERANCE_S, "max_backoff_s": 0.2}
     for cfg in data["roles"].values():
         cfg["timeout_ms"] = 300
     return bench_from_dict(data)
@@ -55,8 +60,9 @@ def soak_bench(faults=None):
 
 def draw_faults(rng: np.random.Generator, trials: int):
     """One to three faults for a run: (kind, role, trial)."""
-    kinds = ("drop", "drop_rst", "delay", "garble", "stuck_temperature", "dead")
-    weights = np.array([3, 2, 2, 3, 2, 1], float)
+    kinds = ("drop", "drop_rst", "delay", "garble", "stuck_temperature", "dead", "restart_all", "freeze_short",
+             "freeze_long")
+    weights = np.array([3, 2, 2, 3, 2, 1, 2, 2, 1], float)
     out = []
     for _ in range(int(rng.integers(1, 4))):
         kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
@@ -89,12 +95,33 @@ def make_hook(plan):
                     faults.configure(garble_queries=1)
                 elif kind == "dead":
                     faults.configure(drop_after_commands=1, refuse_connections=100)
+                elif kind == "restart_all":  # a power blip: every instrument resets, its port closed 1 s
+                    for server in sim.servers.values():
+                        server.model.handle("*RST")
+                        server.faults.configure(drop_after_commands=0, drop_reset=True)
+                        server.faults.refuse(seconds=1.0)
+                elif kind == "freeze_short":
+                    faults.freeze(OUTAGE_TOLERANCE_S / 3)
+                elif kind == "freeze_long":
+                    faults.freeze(OUTAGE_TOLERANCE_S * 2)
                 elif kind == "stuck_temperature":
                     sim.world.stick_temperature(trial=tag, offset_k=0.3, reads=4, first_read=1)
 
         sim.world.begin_record = begin_record
 
     return hook
+
+
+def unjournaled_outages(path: Path) -> int:
+    """Outages in the manifest without their start and end (or fail) in the journal."""
+    import json
+
+    events = [json.loads(line) for line in (path / "events.jsonl").read_text().splitlines() if line.strip()]
+    outage = [e for e in events if e.get("step") == "outage"]
+    starts = sum(e.get("outcome") == "start" for e in outage)
+    ends = sum(e.get("outcome") in ("end", "fail") for e in outage)
+    recorded = len(Dataset.open(path).manifest.get("outages", []))
+    return max(recorded - min(starts, ends), 0) + abs(starts - ends)
 
 
 def compare(path: Path, reference) -> int:
@@ -126,7 +153,8 @@ def main(argv=None) -> int:
     protocol = soak_protocol(args.trials)
     run_protocol(protocol, soak_bench(), root, run_id="reference")
     reference = Dataset.open(root / "reference").read().to_pandas()
-    totals = dict(runs=0, trials=0, injected=0, faults_met=0, suspensions=0, resumes=0, lost=0, interrupted=0)
+    totals = dict(runs=0, trials=0, injected=0, faults_met=0, suspensions=0, resumes=0, lost=0, interrupted=0,
+                  outages=0, outages_unjournaled=0, stops_not_safe_named=0, ends_not_safe=0)
     deadline = time.monotonic() + args.minutes * 60
     t0 = time.monotonic()
     try:
@@ -139,9 +167,16 @@ def main(argv=None) -> int:
             while result.status != "complete":
                 totals["interrupted"] += 1
                 totals["resumes"] += 1
+                # a stop must name every role it could not confirm safe (a frozen or lost link), never claim ok
+                totals["stops_not_safe_named"] += len(result.safe_state["not_confirmed"])
                 result = resume_run(root / run_id, soak_bench())
                 met += len(result.faults)
                 susp += result.suspensions
+            if result.safe_state["not_confirmed"] or not result.safe_state["confirmed"]:
+                totals["ends_not_safe"] += 1
+            totals["outages"], totals["outages_unjournaled"] = (
+                totals["outages"] + len(Dataset.open(root / run_id).manifest.get("outages", [])),
+                totals["outages_unjournaled"] + unjournaled_outages(root / run_id))
             lost = compare(root / run_id, reference)
             totals["runs"] += 1
             totals["trials"] += result.trials_committed
@@ -159,12 +194,16 @@ def main(argv=None) -> int:
         print(f"faults injected {totals['injected']}, faults met by the runner {totals['faults_met']} "
               f"(all survived), suspensions {totals['suspensions']}, runs interrupted past the bound and resumed "
               f"{totals['interrupted']}")
+        print(f"outages ridden out or stopped at the tolerance: {totals['outages']} (not journaled: "
+              f"{totals['outages_unjournaled']}); roles named not confirmed safe at a stop: "
+              f"{totals['stops_not_safe_named']}; runs ending with a role not confirmed safe: {totals['ends_not_safe']}")
         print(f"data lost: {totals['lost']} trial(s)  {'OK' if totals['lost'] == 0 else 'DATA LOST'}")
         if args.keep:
             print(f"datasets in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    return 0 if totals["lost"] == 0 else 1
+    ok = totals["lost"] == 0 and totals["outages_unjournaled"] == 0 and totals["ends_not_safe"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
