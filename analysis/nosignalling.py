@@ -48,8 +48,10 @@ __all__ = [
     "NoSignallingResult",
     "DriftResult",
     "HolmResult",
+    "SequenceResult",
     "no_signalling_test",
     "drift_test",
+    "sequence_test",
     "holm",
 ]
 
@@ -405,6 +407,141 @@ def drift_test(
         n_resamples=m,
         method=(f"permutation of the time order ({m} resamples): Spearman rho (trend) and Pettitt rank CUSUM "
                 f"(change point), combined by min-p; p=(b+1)/(m+1); OLS slope with HAC errors as effect size"),
+    )
+
+
+# ----------------------------------------------------------------------------- labels in time
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceResult(Result):
+    """Are labels drawn independently of time and of the label before?
+
+    Fields
+    ------
+    pvalue : the combined permutation p-value (min-p of the statistics below over the same
+        permutations); the block statistic's alone when ``serial`` is off.
+    block_statistic, block_pvalue : Pearson chi-square of label x time block (``n_blocks``
+        consecutive blocks of equal length in time order) and its permutation p-value.
+    serial_statistic, serial_pvalue : Pearson chi-square of the transition table (label of
+        trial i-1 x label of trial i) and its permutation p-value; None when ``serial`` is off.
+    counts : trials per label (in the order of ``labels``' sorted values).
+    """
+
+    pvalue: float
+    block_statistic: float
+    block_pvalue: float
+    serial_statistic: float | None
+    serial_pvalue: float | None
+    n_blocks: int
+    counts: tuple
+    n_trials: int
+    n_resamples: int
+    method: str
+
+    def summary(self) -> str:
+        serial = (f"; serial chi2 = {self.serial_statistic:.4g} (p = {self.serial_pvalue:.4g})"
+                  if self.serial_statistic is not None else "")
+        return (f"Labels against time: p = {self.pvalue:.4g} (block chi2 = {self.block_statistic:.4g} over "
+                f"{self.n_blocks} blocks, p = {self.block_pvalue:.4g}{serial}); {self.n_trials} trials; {self.method}")
+
+
+def _chi2_rows(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Pearson chi-square of each row of ``observed`` (m, cells) against ``expected`` (cells,) or (m, cells)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(expected > 0, (observed - expected) ** 2 / np.where(expected > 0, expected, 1.0), 0.0)
+    return terms.sum(axis=-1)
+
+
+def sequence_test(labels, *, serial: bool = True, n_blocks: int | None = None, n_resamples: int = 9999,
+                  rng=None) -> SequenceResult:
+    """Test labels given in time order (settings, condition labels) for dependence on time.
+
+    Parameters
+    ----------
+    labels : array_like, shape (n_trials,)
+        One label per trial, in the order the trials were taken.
+    serial : bool, default True
+        Also test the label against the label of the trial before (the transition table).
+        Right for labels drawn independently per trial (CHSH settings); off for schedules
+        randomized in blocks, whose sampling without replacement makes neighbours differ
+        more often than independent draws would.
+    n_blocks : int, optional
+        Consecutive time blocks of the block statistic; default ``n // (5 k)`` (``k`` labels:
+        five trials per cell on average) clipped to [2, 10].
+    n_resamples : int, default 9999
+        Permutations of the time order.
+
+    Notes
+    -----
+    Labels drawn independently and identically per trial are exchangeable in time, so
+    permuting them over the trials gives an exact null for any statistic; p = (b+1)/(m+1).
+    The label x time-block chi-square sees labels that cluster in time (settings in time
+    blocks, a schedule that was not interleaved, a generator biased by a slow state); the
+    transition chi-square sees a label that depends on the one before. The two are combined
+    by min-p over the same permutations (Westfall-Young), which keeps the size exact. The
+    block statistic is conservative for designs balanced within blocks (its counts per time
+    block vary less than independent draws would).
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise PlanError(f"labels must be 1-dimensional, got shape {arr.shape}")
+    n = arr.size
+    if n < 8:
+        raise PlanError(f"labels need at least 8 trials to be tested against time; got {n}")
+    m = check_positive_int(n_resamples, "n_resamples")
+    gen = check_rng(rng)
+    _, codes = np.unique(arr, return_inverse=True)
+    codes = codes.astype(np.int64).ravel()
+    k = int(codes.max()) + 1
+    counts = np.bincount(codes, minlength=k)
+    n_b = n_blocks if n_blocks is not None else max(2, min(10, n // (5 * max(k, 1))))
+    n_b = check_positive_int(n_b, "n_blocks")
+    if not 2 <= n_b <= n // 2:
+        raise PlanError(f"n_blocks must be between 2 and half the trials ({n // 2}); got {n_b}")
+    block = (np.arange(n) * n_b) // n
+    block_sizes = np.bincount(block, minlength=n_b)
+    exp_block = (np.outer(block_sizes, counts) / n).ravel()
+
+    def block_stat(c):  # c: (rows, n)
+        rows = c.shape[0]
+        flat = (block * k + c + (np.arange(rows) * (n_b * k))[:, None]).ravel()
+        obs = np.bincount(flat, minlength=rows * n_b * k).reshape(rows, n_b * k)
+        return _chi2_rows(obs, exp_block)
+
+    def serial_stat(c):
+        rows = c.shape[0]
+        flat = (c[:, :-1] * k + c[:, 1:] + (np.arange(rows) * (k * k))[:, None]).ravel()
+        obs = np.bincount(flat, minlength=rows * k * k).reshape(rows, k, k).astype(float)
+        exp = obs.sum(axis=2, keepdims=True) * obs.sum(axis=1, keepdims=True) / (n - 1)
+        return _chi2_rows(obs.reshape(rows, -1), exp.reshape(rows, -1))
+
+    if k < 2:  # one label only: nothing can depend on time
+        return SequenceResult(1.0, 0.0, 1.0, 0.0 if serial else None, 1.0 if serial else None, n_b,
+                              tuple(counts.tolist()), n, m, "a single label: nothing to test, p = 1")
+    obs_b = float(block_stat(codes[None, :])[0])
+    obs_s = float(serial_stat(codes[None, :])[0]) if serial else None
+    null_b, null_s = [], []
+    step = max(1, (1 << 21) // n)
+    for s in range(0, m, step):
+        c = gen.permuted(np.broadcast_to(codes, (min(step, m - s), n)), axis=1)
+        null_b.append(block_stat(c))
+        if serial:
+            null_s.append(serial_stat(c))
+    p_b, p_b_null = _perm_pvalues(obs_b, np.concatenate(null_b))
+    if serial:
+        p_s, p_s_null = _perm_pvalues(obs_s, np.concatenate(null_s))
+        min_obs = min(p_b, p_s)
+        p = (int(np.count_nonzero(np.minimum(p_b_null, p_s_null) <= min_obs * (1 + 1e-12))) + 1) / (m + 1)
+    else:
+        p_s, p = None, p_b
+    what = (f"label x {n_b} time blocks chi-square" + (" and label(i-1) x label(i) transition chi-square, combined "
+                                                       "by min-p" if serial else ""))
+    return SequenceResult(
+        pvalue=float(p), block_statistic=obs_b, block_pvalue=float(p_b), serial_statistic=obs_s,
+        serial_pvalue=None if p_s is None else float(p_s), n_blocks=n_b, counts=tuple(counts.tolist()),
+        n_trials=n, n_resamples=m,
+        method=f"permutation of the time order ({m} resamples): {what}; p=(b+1)/(m+1)",
     )
 
 

@@ -48,6 +48,9 @@ class AnalysisPlan(BaseModel):
         "randomized remote settings), or a G-test on its sign (the CHSH outcome)")
     no_signalling_margin: float = Field(0.05, gt=0.0, lt=1.0, description="TOST margin on the marginal difference")
     chsh_minus: tuple[int, int] = Field((1, 1), description="the (setting_a, setting_b) pair with the minus sign in S")
+    fair_sampling: bool = Field(
+        False, description="CHSH: trials with a missing outcome are dropped (fair sampling stated, named in the "
+        "reasons) instead of counted with the outcome +1 (the bound then holds for any local model)")
     coherence_nperseg: int = Field(256, ge=8)
     seed: int = Field(0, ge=0, description="seed of the analysis resampling")
 
@@ -73,7 +76,10 @@ class AnalysisPlan(BaseModel):
         return self
 
     def to_json(self) -> dict:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        if not out["fair_sampling"]:  # added later: at its default, plans (and their hashes) read as before
+            del out["fair_sampling"]
+        return out
 
     @property
     def sha256(self) -> str:
