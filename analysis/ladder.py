@@ -17,7 +17,9 @@ checks. The rungs:
 ``level`` is the highest rung whose own test holds; detected signalling caps it at
 ``dependence``. Evidence counts only as the plan's confirmatory family declared it; a
 no-signalling test counts whether or not the plan made it confirmatory (it can only lower
-the level).
+the level). Given the results' ``assumptions`` (:mod:`corrlab.analysis.assumptions`), a rung
+or witness whose test holds is granted only when none of its assumptions fails or is
+unchecked; the reasons name every failing, unchecked or stated assumption.
 """
 
 from __future__ import annotations
@@ -57,13 +59,29 @@ def control_key(control: dict) -> str:
 
 
 def no_signalling_key(test: dict) -> str:
-    """The family name of a no-signalling test (``no_signalling:<side>:<condition>``)."""
-    return f"no_signalling:{test['side']}:{test['condition']}"
+    """The family name of a no-signalling test: ``no_signalling:<side>:<condition>`` for the x
+    observable, ``no_signalling:<side>:<condition>:y`` for the y quadrature."""
+    obs = test.get("observable", "x")
+    return f"no_signalling:{test['side']}:{test['condition']}" + ("" if obs == "x" else f":{obs}")
+
+
+def signalling_pvalues(no_signalling: Sequence[dict], *, alpha: float, confirmatory: Sequence[str],
+                       multiplicity: str = "holm") -> dict:
+    """The p-value of each no-signalling test that the signalling flag compares with alpha:
+    Holm-adjusted within the no-signalling family when it is confirmatory (and the plan's
+    multiplicity is Holm), raw otherwise -- the rule of :func:`grade`."""
+    raw = {no_signalling_key(t): float(t["pvalue"]) for t in no_signalling}
+    if "no_signalling" not in confirmatory or multiplicity != "holm" or not raw:
+        return raw
+    from corrlab.analysis.nosignalling import holm
+
+    return dict(zip(raw, (float(q) for q in holm(list(raw.values()), alpha=alpha).pvalues)))
 
 
 def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], nonclassicality: dict, *,
           alpha: float, confirmatory: Sequence[str], multiplicity: str = "holm", no_signalling_margin: float,
-          exploratory: bool = False, preregistered: bool = True, notes: Sequence[str] = ()) -> Grading:
+          exploratory: bool = False, preregistered: bool = True, notes: Sequence[str] = (),
+          assumptions: dict | None = None) -> Grading:
     """The family, its Holm adjustment, the level and the reasons.
 
     Parameters
@@ -81,7 +99,15 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     exploratory, preregistered : how the plan was chosen (named in the reasons).
     notes : lines about the data analysed (trials excluded by hand, ids missing), placed in
         the reasons after the plan's.
+    assumptions : the results' ``assumptions`` (:mod:`corrlab.analysis.assumptions`): a rung
+        (and a witness) is granted only when none of its assumptions ``fails`` or is
+        ``unchecked``; a ``stated`` one conditions it. The reasons name each. None: no
+        assumption is checked (the rungs' tests alone, as before).
     """
+    from corrlab.analysis.assumptions import WITNESSES, blocking, rung_lists
+
+    lists = rung_lists(assumptions)
+    blocked = {k: blocking(v) for k, v in lists.items()}
     chsh, gaussian = nonclassicality.get("chsh"), nonclassicality.get("gaussian")
     dependence_p = main.get("pvalue")
     chsh_p = chsh["pvalue"] if chsh is not None else None
@@ -126,15 +152,35 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
         return q is not None and q < alpha
 
     signalling = any(warns(no_signalling_key(t), t["pvalue"]) for t in no_signalling)
-    dependence = passes("dependence")
+    dependence_test = passes("dependence")
     controls_ok = bool(controls) and all(passes(control_key(c)) for c in controls)
-    protocol_specific = dependence and controls_ok and not signalling
-    chsh_ok = chsh_p is not None and passes("chsh")
-    gauss_ok = gauss_p is not None and passes("log_negativity") and gaussian["ci"][0] > 0
+    chsh_test_ok = chsh_p is not None and passes("chsh")
+    gauss_test_ok = gauss_p is not None and passes("log_negativity") and gaussian["ci"][0] > 0
+    # a rung (or witness) whose test holds is granted only when its assumptions hold or are stated
+    dependence = dependence_test and not blocked["dependence"]
+    protocol_specific = dependence and controls_ok and not signalling and not blocked["protocol-specific"]
+    chsh_ok = chsh_test_ok and not blocked["chsh"]
+    gauss_ok = gauss_test_ok and not blocked["log_negativity"]
     nonclassical_ok = (chsh_ok or gauss_ok) and not signalling
     reasons = _reasons(main, controls, no_signalling, nonclassicality, adj, alpha=alpha,
-                       no_signalling_margin=no_signalling_margin, dependence=dependence, chsh_ok=chsh_ok,
-                       gauss_ok=gauss_ok, exploratory=exploratory, preregistered=preregistered, notes=notes)
+                       no_signalling_margin=no_signalling_margin, dependence=dependence_test, chsh_ok=chsh_test_ok,
+                       gauss_ok=gauss_test_ok, exploratory=exploratory, preregistered=preregistered, notes=notes)
+    names = {"dependence": "dependence", "protocol-specific": "protocol-specific",
+             **{w: f"nonclassical through {label}" for w, label in WITNESSES.items()}}
+    holds = {"dependence": dependence_test, "protocol-specific": dependence_test and controls_ok,
+             "chsh": chsh_test_ok, "log_negativity": gauss_test_ok}
+    for rung, entries in lists.items():
+        for e in entries:
+            what = f"{e['assumption']} ({e['check']}: {e['detail']})" if e["detail"] else f"{e['assumption']} ({e['check']})"
+            if e["outcome"] == "fails":
+                r = "not granted" if holds[rung] else "would not be granted"
+                reasons.append(f"ASSUMPTION FAILS for {names[rung]}, {r}: {what}")
+            elif e["outcome"] == "unchecked":
+                r = "not granted" if holds[rung] else "would not be granted"
+                reasons.append(f"ASSUMPTION UNCHECKED for {names[rung]}, {r} (not stated by the plan or an import "
+                               f"option): {what}")
+            elif e["outcome"] == "stated" and holds[rung] and not blocked[rung]:
+                reasons.append(f"{names[rung]} rests on a STATED assumption, not checked: {what}")
     if nonclassical_ok:
         level = "nonclassical"
     elif protocol_specific:
