@@ -30,7 +30,8 @@ import numpy as np
 
 from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
 from corrlab.results import Result, to_jsonable
-from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key
+from corrlab.analysis.assumptions import build as build_assumptions
+from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key, signalling_pvalues
 from corrlab.errors import DatasetError, PlanError
 from corrlab.dataset import open_source
 from corrlab.dataset.trial_ids import format_ranges, format_trial_ids, missing_ids, parse_trial_ids
@@ -64,6 +65,20 @@ class TrialData:
         return (["main"] if "main" in present else []) + [c for c in present if c != "main"]
 
 
+def _complete(data: TrialData) -> np.ndarray:
+    """Trials with both outcomes (no NaN observable on either side)."""
+    def ok(v):
+        return np.isfinite(v).all(axis=1) if v.ndim == 2 else np.isfinite(v)
+    return ok(data.a) & ok(data.b)
+
+
+def _subset(data: TrialData, keep: np.ndarray) -> TrialData:
+    """The trials ``keep`` (series and quadratures hold only complete trials already, see extract)."""
+    return replace(data, trial=data.trial[keep], condition=data.condition[keep], block=data.block[keep],
+                   setting_a=data.setting_a[keep], setting_b=data.setting_b[keep], f=data.f[keep],
+                   a=data.a[keep], b=data.b[keep])
+
+
 def _window_means(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """Mean of each trial's samples within [lo, hi) of its length (cumulative sums: one pass)."""
     lo = starts + np.floor(lengths * window[0]).astype(np.int64)
@@ -95,6 +110,7 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
     excluded = np.asarray(sorted(exclude), dtype=np.int64)
     excluded_seen: set[int] = set()
     bad: dict[str, dict[int, str]] = {}  # column -> trial -> "part" | "null" | "all" (what was wrong)
+    missing: dict[str, dict[int, dict]] = {}  # side "a"/"b" -> trial -> its arm's columns and kinds (no outcome)
     for table in source.iter_parts(columns):
         if table.num_rows == 0:
             continue
@@ -111,31 +127,38 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
         lengths = np.diff(np.r_[starts, len(trial)])
         out["trial"].append(trial[starts])
         _find_bad_values(table, values, trial, starts, lengths, bad)
+        _take_missing_arms(bad, missing)
         if bad:  # the analysis stops at the end of the pass: only look for more bad values
             continue
+        lost = {side: np.isin(trial[starts], list(missing[side])) if missing.get(side) else None for side in "ab"}
         cond = np.asarray(table["condition"].cast("string").to_numpy(zero_copy_only=False))[starts]
         out["condition"].append(cond)
         for key in ("setting_a", "setting_b", "f"):
             out[key].append(table[key].to_numpy()[starts])
-        xa, xb = table["x_a"].to_numpy(), table["x_b"].to_numpy()
+        xa, xb = _finite_or_zero(table["x_a"].to_numpy()), _finite_or_zero(table["x_b"].to_numpy())
         ma, mb = _window_means(xa, starts, lengths, plan.window), _window_means(xb, starts, lengths, plan.window)
         if plan.observable == "quadratures":
-            ya, yb = table["y_a"].to_numpy(), table["y_b"].to_numpy()
+            ya, yb = _finite_or_zero(table["y_a"].to_numpy()), _finite_or_zero(table["y_b"].to_numpy())
             ma = np.column_stack([ma, _window_means(ya, starts, lengths, plan.window)])
             mb = np.column_stack([mb, _window_means(yb, starts, lengths, plan.window)])
+        for side, means in (("a", ma), ("b", mb)):  # a missing outcome stays missing (NaN), never a number
+            if lost[side] is not None:
+                means[lost[side]] = np.nan
+        either = (lost["a"] if lost["a"] is not None else np.zeros(len(starts), bool)) | (
+            lost["b"] if lost["b"] is not None else np.zeros(len(starts), bool))
         out["a"].append(ma)
         out["b"].append(mb)
         if dt is None and lengths[0] > 1:
             t = table["t"].to_numpy()
             dt = float(t[starts[0] + 1] - t[starts[0]])
         if want_series or plan.observable == "samples":
-            for s, n, c in zip(starts, lengths, cond):
+            for s, n, c in zip(starts[~either], lengths[~either], cond[~either]):
                 kept = series.setdefault(c, [])
                 if plan.observable == "samples" or len(kept) < COHERENCE_MAX_TRIALS:
                     kept.append((xa[s:s + n].copy(), xb[s:s + n].copy()))
         if want_quadratures and has_y:
             ya, yb = table["y_a"].to_numpy(), table["y_b"].to_numpy()
-            for i, (s, n, c) in enumerate(zip(starts, lengths, cond)):
+            for i, (s, n, c) in enumerate(zip(starts[~either], lengths[~either], cond[~either])):
                 if c == "main":
                     quads.setdefault("main", []).append(
                         np.stack([xa[s:s + n], ya[s:s + n], xb[s:s + n], yb[s:s + n]]))
@@ -147,7 +170,7 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
         raise PlanError(f"exclude_trials: trial{'s' if len(unknown) > 1 else ''} {format_trial_ids(unknown)} "
                         f"{'are' if len(unknown) > 1 else 'is'} not in the dataset ({span})")
     if bad:
-        raise DatasetError(_bad_values_message(bad, values))
+        raise DatasetError(_bad_values_message(_put_back_missing(bad, missing), values))
     if not out["trial"]:
         raise DatasetError("no trial left once the excluded trials are left out" if excluded_seen
                            else "the dataset holds no committed trial")
@@ -163,9 +186,46 @@ def extract(source, plan: AnalysisPlan, *, phases: dict | None = None, want_seri
         raise DatasetError(f"trial{'s' if len(twice) > 1 else ''} {format_trial_ids(twice[:20])} "
                            f"{'are' if len(twice) > 1 else 'is'} in more than one part of the dataset "
                            "(a part holds whole trials: split across parts, or repeated)")
+    if any(missing.values()):
+        main = data["condition"].astype(str) == "main"
+        pairs = set(zip(data["setting_a"][main].tolist(), data["setting_b"][main].tolist()))
+        if len(pairs) < 4:  # not a Bell test: an arm without values is a bad value, as any other
+            raise DatasetError(_bad_values_message(_put_back_missing({}, missing), values))
     return TrialData(data["trial"], data["condition"].astype(str), block, data["setting_a"].astype(np.int64),
                      data["setting_b"].astype(np.int64), data["f"].astype(bool), data["a"], data["b"],
                      series, quads, (1.0 / dt) if dt else None)
+
+
+def _finite_or_zero(v: np.ndarray) -> np.ndarray:
+    """The values with non-finite ones (only ever those of a missing outcome) set to 0, so the
+    cumulative sums of the window means stay finite for the other trials."""
+    return v if np.isfinite(v).all() else np.where(np.isfinite(v), v, 0.0)
+
+
+def _take_missing_arms(bad: dict, missing: dict) -> None:
+    """Move, from ``bad`` to ``missing``, each trial whose x of one side has no finite value at all
+    (non-finite or null throughout, with that side's y alike where read): a missing outcome
+    (a detector that did not fire), which a Bell test counts instead of stopping on it.
+    Whether the dataset is a Bell test is known only at the end: :func:`extract` puts them
+    back as bad values when it is not."""
+    for side in "ab":
+        xs, ys = bad.get(f"x_{side}", {}), bad.get(f"y_{side}", {})
+        for t in [t for t, kind in xs.items() if kind in ("all", "null")]:
+            if ys.get(t, "all") not in ("all", "null"):
+                continue  # y recorded in that trial: a bad value, not a missing outcome
+            missing.setdefault(side, {})[t] = {f"x_{side}": xs.pop(t), **({f"y_{side}": ys.pop(t)} if t in ys else {})}
+    for col in [c for c, trials in bad.items() if not trials]:
+        del bad[col]
+
+
+def _put_back_missing(bad: dict, missing: dict) -> dict:
+    """``bad`` with the missing outcomes among the bad values again (for the one-line message)."""
+    out = {c: dict(t) for c, t in bad.items()}
+    for trials in missing.values():
+        for t, kinds in trials.items():
+            for col, kind in kinds.items():
+                out.setdefault(col, {})[t] = kind
+    return out
 
 
 def _find_bad_values(table, values, trial, starts, lengths, bad: dict) -> None:
@@ -234,6 +294,7 @@ class AnalysisResults(Result):
     family: list = field(default_factory=list)  # (name, pvalue, adjusted) of the confirmatory family
     excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand (exploratory)
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
+    assumptions: dict = field(default_factory=dict)  # rung -> [{assumption, check, outcome, detail, pvalue}]
     details: dict = field(default_factory=dict, metadata={"internal": True}, repr=False)  # for the report
 
     def to_dict(self) -> dict:
@@ -253,6 +314,7 @@ class AnalysisResults(Result):
             "family": [{"test": n, "pvalue": p, "pvalue_holm": q} for n, p, q in self.family],
             "excluded_trials": self.excluded_trials,
             "missing_trials": self.missing_trials,
+            "assumptions": self.assumptions,
         })
 
     def summary(self) -> str:
@@ -384,13 +446,21 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     from corrlab.analysis.bell import chsh_test
     from corrlab.analysis.gaussian import gaussian_entanglement
     from corrlab.analysis.intervals import mi_difference_interval, mi_interval
-    from corrlab.analysis.nosignalling import drift_test, no_signalling_test
+    from corrlab.analysis.bell import settings_test
+    from corrlab.analysis.nosignalling import drift_test, no_signalling_test, sequence_test
     from corrlab.analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
 
     say = progress or (lambda msg: None)
     ctx = _with_resamples(ctx, n_resamples)
     the_plan, sha, is_exploratory, preregistered = ctx.plan, ctx.plan_sha256, ctx.exploratory, ctx.preregistered
     data_notes = _data_notes(ctx)
+    # trials with a missing outcome (a Bell test's detector did not fire, see extract): counted by
+    # CHSH, left out of every other test (which need both values)
+    full = data
+    complete = _complete(data)
+    if not complete.all():
+        data = _subset(data, complete)
+        runs = None if runs is None else runs[complete]
     m = the_plan.n_resamples
     calibration = ctx.calibration
     conditions = data.conditions
@@ -440,11 +510,30 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
                 margin=the_plan.no_signalling_margin, test=the_plan.no_signalling_test,
                 confidence_level=the_plan.confidence_level, rng=_task_rng(seed, "no_signalling", cond, side),
                 n_resamples=interval_resamples if the_plan.no_signalling_test == "anderson" else None)))
+            # every observable that enters a test is tested: y too when the quadratures are the observable
+            y_local = (a if side == "A" else b)[:, 1] if the_plan.observable == "quadratures" else None
+            if y_local is None and cond == "main" and calibration is not None and data.quadratures.get("main"):
+                y_local = np.array([q[1 if side == "A" else 3].mean() for q in data.quadratures["main"]])  # the witness's
+            if y_local is not None:
+                jobs.append(_Job(("no_signalling", cond, side, "y"), no_signalling_test, (y_local, remote), dict(
+                    margin=the_plan.no_signalling_margin, test=the_plan.no_signalling_test,
+                    confidence_level=the_plan.confidence_level, rng=_task_rng(seed, "no_signalling", cond, side, "y"),
+                    n_resamples=interval_resamples if the_plan.no_signalling_test == "anderson" else None)))
     order = np.argsort(data.trial)
     for side, values in (("A", first(data.a)), ("B", first(data.b))):
         if len(values) >= 8:
             jobs.append(_Job(("drift", side), drift_test, (values[order], data.trial[order].astype(float)),
                              dict(n_resamples=min(m, 1999), rng=_task_rng(seed, "drift", side))))
+    # the assumptions that the data can show: settings drawn per trial, conditions interleaved in time
+    in_time = np.argsort(full.trial, kind="stable")
+    main_in_time = in_time[full.condition[in_time] == "main"]
+    if len(main_in_time) >= 8 and len(set(zip(full.setting_a[main_in_time].tolist(),
+                                             full.setting_b[main_in_time].tolist()))) == 4:
+        jobs.append(_Job(("settings",), settings_test, (full.setting_a[main_in_time], full.setting_b[main_in_time]),
+                         dict(n_resamples=m, rng=_task_rng(seed, "settings"))))
+    if len(conditions) > 1 and len(in_time) >= 8:
+        jobs.append(_Job(("order",), sequence_test, (full.condition[in_time],), dict(
+            serial=False, n_resamples=m, rng=_task_rng(seed, "order"))))
     say(f"{len(jobs)} resampling tasks ({m} permutations each)" + (" on the cluster" if client is not None else ""))
     done = _run_jobs(jobs, client, say)
 
@@ -493,7 +582,8 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     ns_tests = []
     for key in (k for k in done if k[0] == "no_signalling"):
         r = result(*key)
-        ns_tests.append({"side": key[2], "condition": key[1], "statistic": r.statistic, "pvalue": r.pvalue,
+        ns_tests.append({"side": key[2], "condition": key[1], "observable": key[3] if len(key) > 3 else "x",
+                         "statistic": r.statistic, "pvalue": r.pvalue,
                          "test": r.test, "difference": r.difference, "ci": list(r.ci), "tost_pvalue": r.tost_pvalue,
                          "margin": r.margin, "equivalent": r.equivalent, "n_trials": r.n_trials})
     drift = []
@@ -538,14 +628,29 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         nonclassical["not_applicable"]["chsh"] = "main trials do not cover all four setting pairs"
     else:
         say("CHSH")
-        oa, ob = np.where(first(data.a[sel]) >= 0, 1, -1), np.where(first(data.b[sel]) >= 0, 1, -1)
+        # every main trial whose settings were recorded, a missing outcome counted as +1 (a fixed local
+        # assignment: S <= 2 still holds for every local model), unless the plan states fair sampling
+        fsel = full.select("main")
+        xa_all, xb_all = first(full.a[fsel]), first(full.b[fsel])
+        lost_a, lost_b = ~np.isfinite(xa_all), ~np.isfinite(xb_all)
+        keep = ~(lost_a | lost_b) if the_plan.fair_sampling else np.ones(len(xa_all), bool)
+        oa = np.where(lost_a | (xa_all >= 0), 1, -1)[keep]
+        ob = np.where(lost_b | (xb_all >= 0), 1, -1)[keep]
         minus = tuple(the_plan.chsh_minus)
-        c = chsh_test(oa, ob, data.setting_a[sel], data.setting_b[sel], arrangement=minus,
-                      confidence_level=the_plan.confidence_level)
-        nonclassical["chsh"] = {"S": c.S, "se": c.se, "pvalue": c.pvalue, "pvalue_normal": c.pvalue_normal,
-                                "ci": list(c.ci), "bound_method": c.bound_method, "n_trials": c.n_trials,
-                                "correlators": c.correlators}
-        details["chsh"] = c
+        missing_outcomes = {"a": int(lost_a.sum()), "b": int(lost_b.sum()), "trials": int((lost_a | lost_b).sum())}
+        try:
+            c = chsh_test(oa, ob, full.setting_a[fsel][keep], full.setting_b[fsel][keep], arrangement=minus,
+                          confidence_level=the_plan.confidence_level)
+        except PlanError as exc:  # fair sampling dropped every trial of a setting pair
+            nonclassical["not_applicable"]["chsh"] = f"not computed: {exc}"
+        else:
+            nonclassical["chsh"] = {
+                "S": c.S, "se": c.se, "pvalue": c.pvalue, "pvalue_normal": c.pvalue_normal, "ci": list(c.ci),
+                "bound_method": c.bound_method, "n_trials": c.n_trials, "correlators": c.correlators,
+                "missing_outcomes": missing_outcomes,
+                "missing_outcome_rule": ("dropped (plan fair_sampling = true)" if the_plan.fair_sampling
+                                         else "counted as +1")}
+            details["chsh"] = c
     # the seed paper's macroscopic criterion: informational, never in the family, never the verdict
     full_scale = ctx.magnetization_full_scale
     if len(pairs) < 4:
@@ -563,11 +668,42 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         except PlanError as exc:
             nonclassical["not_applicable"]["macroscopic"] = f"not computed: {exc}"
 
+    # -- each rung's assumptions (corrlab.analysis.assumptions) ----------------------------------
+    settings_check = done.get(("settings",))
+    order_check = done.get(("order",))
+    if not full.f.size or complete.all():
+        lost_note = []
+    else:
+        n_lost = int((~complete).sum())
+        lost_note = [f"{n_lost} trial(s) with a missing outcome (an arm without values: a detector that did not "
+                     "fire): counted by CHSH" + (" as +1" if not the_plan.fair_sampling else
+                                                 ": dropped, fair sampling stated") + "; left out of the other tests"]
+    assumptions = build_assumptions(
+        alpha=alpha, ns_tests=ns_tests,
+        adjusted=signalling_pvalues(ns_tests, alpha=alpha, confirmatory=the_plan.confirmatory,
+                                    multiplicity=the_plan.multiplicity),
+        ns_key=no_signalling_key, drift=drift,
+        order=None if isinstance(order_check, PlanError) else order_check,
+        has_controls=any(c.startswith("control:") for c in conditions),
+        settings=None if isinstance(settings_check, PlanError) else settings_check,
+        chsh=nonclassical["chsh"], gaussian=nonclassical["gaussian"],
+        quadrature_observables=the_plan.observable == "quadratures" or nonclassical["gaussian"] is not None,
+        fair_sampling=the_plan.fair_sampling,
+        missing_outcomes=(nonclassical["chsh"] or {}).get("missing_outcomes"),
+        missing_ids=sum(hi - lo + 1 for gaps in ctx.missing_trials.values() for lo, hi in gaps),
+        calibration_source="the vacuum calibration (manifest calibration or --vacuum-variance)")
+    if nonclassical["chsh"] is not None and settings_check is not None and not isinstance(settings_check, PlanError):
+        nonclassical["chsh"]["settings"] = {
+            "pvalue": settings_check.pvalue, "balance_pvalue": settings_check.balance_pvalue,
+            "independence_pvalue": settings_check.independence_pvalue, "block_pvalue": settings_check.block_pvalue,
+            "serial_pvalue": settings_check.serial_pvalue, "counts": settings_check.counts,
+            "method": settings_check.method}
+
     # -- the family, Holm, the verdict (corrlab.analysis.ladder) ---------------------------------
     graded = grade(cond_out["main"], controls_out, ns_tests, nonclassical, alpha=alpha,
                    confirmatory=the_plan.confirmatory, multiplicity=the_plan.multiplicity,
                    no_signalling_margin=the_plan.no_signalling_margin, exploratory=is_exploratory,
-                   preregistered=preregistered, notes=data_notes)
+                   preregistered=preregistered, notes=data_notes + lost_note, assumptions=assumptions)
     adj = graded.adjusted
     for t in ns_tests:
         t["pvalue_holm"] = adj.get(no_signalling_key(t))
@@ -582,7 +718,8 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         conditions=cond_out, controls=controls_out,
         no_signalling={"tests": ns_tests, "signalling_detected": verdict.signalling_detected, "drift": drift},
         nonclassicality=nonclassical, verdict=verdict, family=graded.family,
-        excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, details=details)
+        excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, assumptions=assumptions,
+        details=details)
 
 
 def _data_notes(ctx: DatasetContext) -> list[str]:

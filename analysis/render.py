@@ -34,6 +34,26 @@ def ladder_lines(res) -> list[str]:
     return out
 
 
+def assumption_rows(res) -> list[tuple[str, dict]]:
+    """(rung label, entry) of the results' ``assumptions``, in ladder order."""
+    from corrlab.analysis.assumptions import WITNESSES, rung_lists
+
+    labels = {"dependence": "1 dependence", "protocol-specific": "2 protocol-specific",
+              **{w: f"3 nonclassical ({label})" for w, label in WITNESSES.items()}}
+    return [(labels[rung], e) for rung, entries in rung_lists(getattr(res, "assumptions", None)).items() for e in entries]
+
+
+def assumption_lines(res) -> list[str]:
+    rows = assumption_rows(res)
+    if not rows:
+        return []
+    out = ["assumptions (what each rung assumes, how it was checked, the outcome):"]
+    for label, e in rows:
+        out.append(f"  [{e['outcome']}] {label}: {e['assumption']} -- {e['check']}"
+                   + (f"; {e['detail']}" if e["detail"] else ""))
+    return out
+
+
 def summary_text(res) -> str:
     lines = [f"corrlab analysis of {res.run_id} (plan {str(res.plan_sha256)[:12]}...)"
              + ("  EXPLORATORY" if res.exploratory else "")]
@@ -47,6 +67,7 @@ def summary_text(res) -> str:
         lines.append(f"main - {c['control']}: {_f(d['estimate'])} {_ci(d['ci'])} p={_f(c['pvalue'])}")
     lines.append("evidence ladder:")
     lines += ladder_lines(res)
+    lines += assumption_lines(res)
     lines += [f"  - {r}" for r in res.verdict.reasons]
     return "\n".join(lines)
 
@@ -76,10 +97,10 @@ def print_summary(res, console) -> None:
     ns = res.no_signalling
     if ns["tests"]:
         t = Table(title="no-signalling: local marginal against the remote setting")
-        for col in ("side", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"):
+        for col in ("observable", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"):
             t.add_column(col)
         for x in ns["tests"]:
-            t.add_row(x["side"], x["condition"], x["test"], _f(x["difference"]), _ci(x["ci"]), _f(x["pvalue"]),
+            t.add_row(f"{x.get('observable', 'x')}_{x['side'].lower()}", x["condition"], x["test"], _f(x["difference"]), _ci(x["ci"]), _f(x["pvalue"]),
                       _f(x.get("pvalue_holm")), _f(x["tost_pvalue"]), "yes" if x["equivalent"] else "no")
         console.print(t)
     for d in ns.get("drift", []):
@@ -107,6 +128,18 @@ def print_summary(res, console) -> None:
         console.print("  [red]⚠ signalling detected: the level is capped at 'dependence'[/]")
     colour = {"none": "white", "dependence": "yellow", "protocol-specific": "cyan", "nonclassical": "green"}[v.level]
     console.print(f"  level: [bold {colour}]{v.level}[/]")
+    rows = assumption_rows(res)
+    if rows:
+        from rich.markup import escape
+
+        t = Table(title="assumptions of each rung: how corrlab checked them")
+        for col in ("rung", "assumption", "check", "outcome", "detail"):
+            t.add_column(col)
+        shade = {"holds": "green", "fails": "red", "unchecked": "yellow", "stated": "cyan"}
+        for label, e in rows:
+            t.add_row(label, escape(e["assumption"]), escape(e["check"]),
+                      f"[{shade[e['outcome']]}]{e['outcome']}[/]", escape(e["detail"]))
+        console.print(t)
     for r in v.reasons:
         console.print(f"  - {r}")
 
@@ -147,6 +180,12 @@ def write_report(res, path) -> None:
     parts.append(f"<h2>Evidence ladder: {html.escape(v.level)}</h2><ul>{ladder}</ul>"
                  + ("<p class='warn'>Signalling detected: level capped at dependence.</p>" if v.signalling_detected else "")
                  + "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in v.reasons) + "</ul>")
+    rows = assumption_rows(res)
+    if rows:
+        parts.append("<h3>Assumptions of each rung</h3>" + _table(
+            ["rung", "assumption", "check", "outcome", "detail"],
+            [[label, e["assumption"], e["check"], e["outcome"].upper() if e["outcome"] in ("fails", "unchecked")
+              else e["outcome"], e["detail"]] for label, e in rows]))
     # scatter of trial observables per condition
     if data is not None:
         conds = data.conditions
