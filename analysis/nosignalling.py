@@ -52,6 +52,8 @@ __all__ = [
     "no_signalling_test",
     "drift_test",
     "sequence_test",
+    "SerialResult",
+    "serial_test",
     "holm",
 ]
 
@@ -408,6 +410,115 @@ def drift_test(
         method=(f"permutation of the time order ({m} resamples): Spearman rho (trend) and Pettitt rank CUSUM "
                 f"(change point), combined by min-p; p=(b+1)/(m+1); OLS slope with HAC errors as effect size"),
     )
+
+
+# ----------------------------------------------------------------------------- serial dependence
+
+
+@dataclasses.dataclass(frozen=True)
+class SerialResult(Result):
+    """Are a side's trial values exchangeable within their blocks (no serial correlation)?
+
+    Fields
+    ------
+    statistic : the portmanteau ``Q = sum_(l=1..h) r_l^2`` of the within-block normal scores'
+        autocorrelations ``r_l`` at lags ``1 .. h`` (pairs in the same block only).
+    pvalue : its permutation p-value (values permuted within blocks; exact when they are
+        exchangeable there).
+    autocorrelation : ``(r_1, ..., r_h)``.
+    """
+
+    statistic: float
+    pvalue: float
+    autocorrelation: tuple
+    lags: int
+    n_blocks: int
+    n_trials: int
+    n_resamples: int
+    method: str
+
+    def summary(self) -> str:
+        r1 = self.autocorrelation[0] if self.autocorrelation else float("nan")
+        return (f"Serial dependence within {self.n_blocks} block(s): Q = {self.statistic:.4g} over {self.lags} lags "
+                f"(r_1 = {r1:.3f}), p = {self.pvalue:.4g}; {self.n_trials} trials; {self.method}")
+
+
+def _scores_within(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rank normal scores of the values computed within each block (a block's level and scale drop out)."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    z = np.zeros(values.size)
+    for g in np.unique(codes):
+        idx = np.flatnonzero(codes == g)
+        if idx.size > 1:
+            z[idx] = ndtri(rankdata(values[idx]) / (idx.size + 1))
+    return z
+
+
+def serial_test(values, blocks=None, *, lags: int = 5, n_resamples: int = 1999, rng=None) -> SerialResult:
+    """Test a per-trial series, given in time order, for serial dependence within its blocks.
+
+    Parameters
+    ----------
+    values : array_like, shape (n_trials,)
+        One side's trial values in time order.
+    blocks : array_like, shape (n_trials,), optional
+        Block code of each trial (e.g. consecutive time-local blocks): the values are turned
+        into normal scores within each block, so a slow drift (a block's level) drops out,
+        and only pairs of trials in the same block count.
+    lags : int, default 5
+        The autocorrelation lags ``1 .. lags`` in the portmanteau statistic.
+
+    Notes
+    -----
+    Re-pairing trials (the dependence null) is exact when one side's trials are exchangeable
+    within their blocks. What breaks it is serial dependence on both sides: two independent
+    autocorrelated series (noise that runs on across trial boundaries, or drift left over
+    inside the blocks) look dependent (the spurious-regression trap). The Ljung-Box-like
+    ``Q`` sees autocorrelation at short lags; its null is the within-block permutation, so
+    the check holds its size exactly on exchangeable trials and needs no normality.
+    """
+    v = as_float_array(values, "values", ndim=1, min_size=4)
+    n = v.size
+    codes = np.zeros(n, dtype=np.int64) if blocks is None else np.unique(np.asarray(blocks), return_inverse=True)[1]
+    if codes.size != n:
+        raise PlanError(f"blocks has {codes.size} entries for {n} values")
+    h = check_positive_int(lags, "lags")
+    h = min(h, n - 1)
+    m = check_positive_int(n_resamples, "n_resamples")
+    gen = check_rng(rng)
+    z = _scores_within(v, codes)
+    ss = float(z @ z)
+    if ss == 0:
+        raise PlanError("values are constant within every block; there is no serial dependence to test")
+    same = [codes[k:] == codes[:-k] for k in range(1, h + 1)]
+
+    def q_of(zz):  # zz: (..., n)
+        r = np.stack([(zz[..., k:] * zz[..., :-k] * same[k - 1]).sum(axis=-1) / ss for k in range(1, h + 1)], axis=-1)
+        return (r * r).sum(axis=-1), r
+
+    q_obs, r_obs = q_of(z)
+    # the blocks' positions grouped by block size: one (blocks, size) index table per size, so a
+    # batch of within-block permutations is one rng.permuted along the last axis per size
+    sizes = np.bincount(codes)
+    tables = [np.stack([np.flatnonzero(codes == g) for g in np.flatnonzero(sizes == L)]) for L in np.unique(sizes)]
+    step = max(1, (1 << 21) // n)
+    null = []
+    for s in range(0, m, step):
+        c = min(step, m - s)
+        zz = np.empty((c, n))
+        for idx in tables:
+            zz[:, idx] = gen.permuted(np.broadcast_to(z[idx], (c,) + idx.shape), axis=-1)
+        null.append(q_of(zz)[0])
+    null = np.concatenate(null)
+    p, _ = _perm_pvalues(float(q_obs), null)
+    nb = int(codes.max()) + 1
+    return SerialResult(
+        statistic=float(q_obs), pvalue=p, autocorrelation=tuple(float(x) for x in r_obs), lags=h, n_blocks=nb,
+        n_trials=n, n_resamples=m,
+        method=(f"portmanteau Q of the within-block normal scores' autocorrelations at lags 1..{h}, values "
+                f"permuted within {nb} block(s) ({m} resamples), p=(b+1)/(m+1)"))
 
 
 # ----------------------------------------------------------------------------- labels in time

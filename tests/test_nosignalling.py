@@ -235,3 +235,49 @@ def test_holm_against_the_step_down_definition():
     assert "dependence" in named.summary()
     with pytest.raises(PlanError, match=r"\[0, 1\]"):
         holm([0.5, 1.5])
+
+
+# ----------------------------------------------------------------------------- serial dependence
+def _ar1(rng, n, phi):
+    e = rng.normal(size=n)
+    x = np.empty(n)
+    x[0] = e[0]
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + e[i]
+    return x
+
+
+def test_serial_test_holds_its_size_on_exchangeable_values_and_sees_autocorrelation():
+    from corrlab.analysis.nosignalling import serial_test
+
+    rng = np.random.default_rng(11)
+    n = 600
+    blocks = np.minimum(np.arange(n) // 32, n // 32 - 1)
+    pvals = np.array([serial_test(rng.normal(size=n), blocks, n_resamples=99, rng=r).pvalue for r in range(300)])
+    rate = float(np.mean(pvals <= 0.05))
+    assert 0.02 <= rate <= 0.09, rate  # 300 replicates: nominal 0.05 within about 2.5 s.e.
+    ar = serial_test(_ar1(rng, n, 0.8), blocks, n_resamples=199, rng=0)
+    assert ar.pvalue == pytest.approx(1 / 200) and ar.autocorrelation[0] > 0.5
+    assert ar.n_blocks == n // 32 and ar.lags == 5
+
+
+def test_serial_test_within_time_blocks_drops_a_slow_drift_that_the_whole_run_sees():
+    from corrlab.analysis.nosignalling import serial_test
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    drift = np.cumsum(rng.normal(scale=0.02, size=n))  # a random walk, sd well below the noise's 1
+    x = rng.normal(size=n) + 4 * drift
+    whole = serial_test(x, None, n_resamples=199, rng=1)
+    local = serial_test(x, np.minimum(np.arange(n) // 32, n // 32 - 1), n_resamples=199, rng=1)
+    assert whole.pvalue < 0.01 and whole.autocorrelation[0] > 0.2
+    assert local.pvalue > 0.05 and abs(local.autocorrelation[0]) < 0.1
+
+
+def test_serial_test_names_bad_input():
+    from corrlab.analysis.nosignalling import serial_test
+
+    with pytest.raises(PlanError, match="blocks has 3 entries for 10 values"):
+        serial_test(np.arange(10.0), [0, 0, 1])
+    with pytest.raises(PlanError, match="constant within every block"):
+        serial_test(np.repeat([1.0, 2.0], 5), np.repeat([0, 1], 5))
