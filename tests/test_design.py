@@ -1,17 +1,33 @@
-"""Design verified, not assumed (issue 22, item 2): the schedule generator in the core."""
+"""Design verified, not assumed (issue 22, item 2): the schedule generator in the core, and the
+analysis's check that a dataset's conditions, blocks and settings are its recorded seed's."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from dataclasses import replace
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from corrlab.analysis.design import (
+    DesignCheck,
+    recorded_design,
+    verify_design,
+    verify_source,
+)
+from corrlab.analysis.pipeline import read_dataset
+from corrlab.daq.runner import resume_run, run_protocol
+from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import load_protocol, protocol_from_dict
 from corrlab.protocols.schedule import TrialSpec, code_checksum, make_schedule
 
+from corrlab.dataset import Dataset, open_source
 from corrlab.schedule import schedule_arrays
 
-from .conftest import ROOT
+from .conftest import ROOT, demo_variant
 
 # ============================================================================ the generator, bit for bit
 
@@ -122,3 +138,199 @@ def test_the_schedule_does_not_depend_on_code_bits_or_the_order_of_conditions():
 def test_the_generator_refuses_inconsistent_inputs(args, match):
     with pytest.raises(ValueError, match=match):
         schedule_arrays(*args)
+
+
+# ============================================================================ verify_design on plain values
+
+
+def test_verify_design_names_the_first_mismatch_and_counts_per_column():
+    rec = {"seed": 7, "trials": 12, "block_size": 4, "conditions": {"main": 3, "control:break_L": 1}, "code_bits": 8}
+    arr = schedule_arrays(7, rec["conditions"], 12, 4, 8)
+    trial, cond = arr.trial.tolist(), arr.condition.tolist()
+    sa, sb, block = arr.setting_a.tolist(), arr.setting_b.tolist(), arr.block.tolist()
+    ok = verify_design(rec, trial, cond, sa, sb, block=block, code_checksum_a=arr.code_checksums("a"),
+                       code_checksum_b=arr.code_checksums("b"))
+    assert ok == DesignCheck("holds", 12, {c: 0 for c in ("condition", "block", "setting_a", "setting_b",
+                                                          "code_checksum_a", "code_checksum_b")}, None, ok.detail)
+    assert ok.detail.startswith("all 12 trials' condition, block, setting_a, setting_b, code_checksum_a")
+
+    main_at = cond.index("main")
+    other = next(i for i in range(main_at + 1, 12) if cond[i] != "main")
+    bad = list(cond)
+    bad[main_at], bad[other] = bad[other], bad[main_at]
+    flipped = list(sb)
+    flipped[9] = 1 - flipped[9]
+    check = verify_design(rec, trial, bad, sa, flipped, block=block)
+    assert check.outcome == "fails" and check.n_checked == 12
+    assert check.mismatches == {"condition": 2, "block": 0, "setting_a": 0, "setting_b": 1}
+    first = min(main_at, other)
+    assert check.first_mismatch == (first, "condition", bad[first], cond[first])
+    assert check.detail.startswith(f"trial {first}: condition is {bad[first]!r}, the recorded seed's schedule says "
+                                   f"{cond[first]!r} (3 mismatches in 3 of 12 trials")
+
+    # a trial put in another block
+    moved = list(block)
+    moved[11] = 0
+    blk = verify_design(rec, trial, cond, sa, sb, block=moved)
+    assert blk.outcome == "fails" and blk.first_mismatch == (11, "block", 0, 2)
+    assert blk.mismatches == {"condition": 0, "block": 1, "setting_a": 0, "setting_b": 0}
+    assert blk.detail.startswith("trial 11: block is 0, the recorded seed's schedule says 2 (1 mismatch in 1 of 12 trials")
+
+    # a subset (excluded or missing trials are not compared), in any order
+    sub = [10, 2, 5]
+    part = verify_design(rec, sub, [cond[i] for i in sub], [sa[i] for i in sub], [sb[i] for i in sub])
+    assert part.outcome == "holds" and part.n_checked == 3 and "block" not in part.mismatches
+    # an id the schedule does not have
+    out = verify_design(rec, [3, 12], [cond[3], "main"], [sa[3], 0], [sb[3], 0])
+    assert out.outcome == "fails" and out.first_mismatch == (12, "trial", 12, None)
+    assert out.detail.startswith("trial 12: not in the recorded schedule (trials 0..11)")
+    # a wrong code checksum
+    crc = arr.code_checksums("b")
+    crc[4] = "00000000"
+    code = verify_design(rec, trial, cond, sa, sb, code_checksum_b=crc)
+    assert code.outcome == "fails" and code.first_mismatch == (4, "code_checksum_b", "00000000", arr.code_checksums("b")[4])
+    assert code.mismatches["code_checksum_b"] == 1
+
+
+@pytest.mark.parametrize("recorded, reason", [
+    (None, "no protocol recorded"),
+    ({}, "no protocol recorded"),
+    ({"seed": 7, "trials": 12, "block_size": None, "conditions": {"main": 4}, "code_bits": 8},
+     "lacks schedule.block_size"),
+    ({"protocol": {"name": "x"}, "schedule": {"trials": 12, "block_size": 4, "conditions": {"main": 4}}},
+     "lacks protocol.seed, prepare.code_bits"),
+    ({"seed": 7, "trials": 12, "block_size": 4, "conditions": {"main": 3}, "code_bits": 8},
+     "cannot be recomputed: conditions add up to 3"),
+])
+def test_verify_design_without_a_usable_record_is_unchecked(recorded, reason):
+    check = verify_design(recorded, [0, 1], ["main", "main"], [0, 1], [1, 0])
+    assert check.outcome == "unchecked" and check.n_checked == 0 and check.first_mismatch is None
+    assert reason in check.detail
+    assert check.entry()["outcome"] == "unchecked" and check.entry()["detail"] == check.detail
+
+
+# ============================================================================ real datasets
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A small simulated run of the demo protocol (24 trials, 4 blocks)."""
+    root = tmp_path_factory.mktemp("design")
+    proto = load_protocol(demo_variant(root / "p.toml", trials=24, samples=128, trials_per_part=10))
+    result = run_protocol(proto, load_bench(), root, run_id="demo")
+    assert result.status == "complete"
+    return root / "demo"
+
+
+def _copy(src, tmp_path, name="copy"):
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_simulated_run_verifies(demo_run):
+    source = open_source(demo_run)
+    assert recorded_design(source) == {"seed": 20261123, "trials": 24, "block_size": 6, "code_bits": 16,
+                                       "conditions": {"main": 3, "control:break_L": 1, "control:perturb_C": 1,
+                                                      "control:couple_env": 1}}
+    check = verify_source(source)
+    assert check.outcome == "holds" and check.n_checked == 24 == len(source.trials())
+    assert check.mismatches == {c: 0 for c in ("condition", "block", "setting_a", "setting_b",
+                                               "code_checksum_a", "code_checksum_b")}
+    # the manifest's protocol record and the whole manifest are accepted too
+    t = source.trials()
+    for rec in (source.manifest["protocol"], source.manifest):
+        c = verify_design(rec, t.trial, t.condition, t.setting_a, t.setting_b, block=t.block)
+        assert c.outcome == "holds" and c.n_checked == 24
+    # excluded trials are not compared
+    assert verify_source(source, exclude=[0, 5, 23]).n_checked == 21
+    # as the pipeline reads it (conditions and settings from the parts), excluded trials left out
+    data, _ = read_dataset(demo_run, exclude_trials="3-4")
+    check = verify_source(open_source(demo_run), data=data)
+    assert check.outcome == "holds" and check.n_checked == 22 and check.mismatches["code_checksum_a"] == 0
+
+
+def test_a_tampered_trials_table_fails_naming_the_trial_and_column(demo_run, tmp_path):
+    path = _copy(demo_run, tmp_path)
+    df = Dataset.open(path).trials()
+    cond = df["condition"].astype(str).tolist()
+    i = next(k for k in range(len(cond)) if cond[k] == "main" and k > 2)
+    j = next(k for k in range(i + 1, len(cond)) if cond[k] != "main")
+    df["condition"] = [cond[j] if k == i else cond[i] if k == j else c for k, c in enumerate(cond)]
+    df.loc[20, "setting_a"] = 1 - int(df.loc[20, "setting_a"])
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path / "trials.parquet")
+
+    check = verify_source(open_source(path))
+    assert check.outcome == "fails" and check.n_checked == 24
+    assert check.mismatches == {"condition": 2, "block": 0, "setting_a": 1, "setting_b": 0,
+                                "code_checksum_a": 0, "code_checksum_b": 0}
+    assert check.first_mismatch == (i, "condition", cond[j], "main")
+    assert check.detail == (f"trial {i}: condition is {cond[j]!r}, the recorded seed's schedule says 'main' "
+                            "(3 mismatches in 3 of 24 trials: condition 2, setting_a 1)")
+    # leaving the tampered trials out leaves nothing to object to
+    assert verify_source(open_source(path), exclude=[i, j, 20]).outcome == "holds"
+
+
+def test_the_pipelines_trial_data_is_checked_too(demo_run):
+    data, _ = read_dataset(demo_run)
+    sb = data.setting_b.copy()
+    sb[17] = 1 - sb[17]
+    check = verify_source(open_source(demo_run), data=replace(data, setting_b=sb))
+    assert check.outcome == "fails" and check.first_mismatch == (17, "setting_b", int(sb[17]), 1 - int(sb[17]))
+    assert check.detail.startswith(f"trial 17: setting_b is {int(sb[17])}, the recorded seed's schedule says {1 - int(sb[17])}")
+
+
+def test_another_seed_in_the_manifest_fails(demo_run, tmp_path):
+    path = _copy(demo_run, tmp_path)
+    m = json.loads((path / "manifest.json").read_text())
+    m["protocol"]["protocol"]["seed"] += 1
+    (path / "manifest.json").write_text(json.dumps(m))
+    check = verify_source(open_source(path))
+    assert check.outcome == "fails" and check.mismatches["condition"] > 5 and check.mismatches["setting_a"] > 3
+
+
+def test_a_manifest_without_the_protocol_is_unchecked(demo_run, tmp_path):
+    path = _copy(demo_run, tmp_path)
+    m = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps(dict(m, protocol={})))
+    source = open_source(path)
+    assert recorded_design(source) is None
+    check = verify_source(source)
+    assert check.outcome == "unchecked" and check.n_checked == 0 and "no protocol recorded" in check.detail
+
+    del m["protocol"]["schedule"]["block_size"]
+    (path / "manifest.json").write_text(json.dumps(m))
+    check = verify_source(open_source(path))
+    assert check.outcome == "unchecked" and "lacks schedule.block_size" in check.detail
+
+
+def test_an_imported_single_file_is_unchecked(tmp_path):
+    n = 8
+    pq.write_table(pa.table({"trial": np.repeat(np.arange(n), 4), "condition": ["main"] * (4 * n),
+                             "x_a": np.zeros(4 * n), "x_b": np.ones(4 * n)}), tmp_path / "x.parquet")
+    source = open_source(tmp_path / "x.parquet")
+    assert recorded_design(source) is None
+    check = verify_source(source)
+    assert check.outcome == "unchecked" and "no protocol recorded" in check.detail
+
+
+def test_a_resumed_run_verifies(tmp_path):
+    proto = protocol_from_dict({
+        "protocol": {"name": "resumed", "seed": 11},
+        "schedule": {"trials": 12, "block_size": 6, "trials_per_part": 2,
+                     "conditions": {"main": 3, "control:break_L": 1, "control:perturb_C": 1, "control:couple_env": 1}},
+        "acquisition": {"samples": 64},
+        "stabilize": {"reads": 2, "interval_s": 0.0, "max_wait_s": 0.2},
+    })
+    data = load_bench().to_json()
+    data["faults"] = {"thermal": {"stick_temperature": {"trial": 7, "offset_k": 1.0, "reads": 100000}}}
+    first = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="r")
+    assert first.status == "interrupted"
+    part = verify_source(open_source(tmp_path / "r"))
+    assert part.outcome == "holds" and 0 < part.n_checked < 12
+    data["faults"] = {}
+    assert resume_run(tmp_path / "r", bench_from_dict(data)).status == "complete"
+    source = open_source(tmp_path / "r")
+    assert source.manifest.get("resumes")
+    check = verify_source(source)
+    assert check.outcome == "holds" and check.n_checked == 12
