@@ -17,6 +17,14 @@ Three estimators, all for continuous data, ``x`` and ``y`` each 1-D ``(n,)`` or 
   ``-1/2 ln(det R / (det R_xx det R_yy)) = -1/2 sum_i ln(1 - c_i^2)`` over the canonical
   correlations ``c_i``; in 1-D it is ``-1/2 ln(1 - rho^2)``.
 
+For tests of dependence, :func:`binned_mi` is the plug-in MI of the table of
+rank-quantile cells (``G / 2n``), an omnibus statistic that sees non-monotone dependence
+(``y = x**2``) that the Gaussian-copula MI cannot; :func:`omnibus_bins` declares its grid
+from ``n``. It is biased (by about the number of cells over ``2n``): a test statistic,
+not an estimate, so it is not one of ``ESTIMATORS``. :func:`normal_scores`,
+:func:`within_group_ranks` and :func:`rank_codes` take ``groups`` to rank within each
+group (time-local blocks, conditions).
+
 :func:`mutual_information` dispatches on ``method``; :func:`describe_estimator` gives the
 string that result objects carry in ``method``.
 
@@ -43,20 +51,30 @@ import math
 import numbers
 
 import numpy as np
+from corrlab.analysis._validation import (
+    as_observations,
+    check_choice,
+    check_positive_int,
+    check_rng,
+    same_length,
+)
 
-from corrlab.analysis._validation import as_observations, check_choice, check_positive_int, check_rng, same_length
 from corrlab.errors import PlanError
 
 __all__ = [
     "ESTIMATORS",
-    "ksg_mi",
-    "gaussian_mi",
-    "gaussian_copula_mi",
-    "mutual_information",
-    "batched_mi",
-    "normal_scores",
-    "describe_estimator",
     "KSGEstimator",
+    "batched_mi",
+    "binned_mi",
+    "describe_estimator",
+    "gaussian_copula_mi",
+    "gaussian_mi",
+    "ksg_mi",
+    "mutual_information",
+    "normal_scores",
+    "omnibus_bins",
+    "rank_codes",
+    "within_group_ranks",
 ]
 
 ESTIMATORS = ("ksg", "gaussian_copula", "gaussian")
@@ -137,14 +155,121 @@ def _gaussian_mi_2d(x: np.ndarray, y: np.ndarray) -> float:
     return float(_mi_from_cross((wx.T @ wy) / n))
 
 
-def normal_scores(x) -> np.ndarray:
-    """Rank-based normal scores ``Phi^-1(rank / (n + 1))`` of each column (average ranks for ties)."""
+def normal_scores(x, *, groups=None) -> np.ndarray:
+    """Rank-based normal scores ``Phi^-1(rank / (n + 1))`` of each column (average ranks for ties).
+
+    With ``groups`` (integer codes ``0..g-1``, one per row) the ranks are taken within each
+    group and ``n`` is the group's size: every group's scores have the same law.
+    """
     from scipy.special import ndtri
+
+    ranks, sizes = within_group_ranks(x, groups)
+    return ndtri(ranks / (sizes + 1)[:, None] if ranks.ndim == 2 else ranks / (sizes + 1))
+
+
+def within_group_ranks(x, groups=None) -> tuple:
+    """Average ranks (1-based) of each column of ``x`` within each group, and each row's group size.
+
+    ``x`` (n,) or (n, d); ``groups`` integer codes ``0..g-1`` (one per row) or None for one
+    group. Returns ``(ranks, sizes)``: ``ranks`` of ``x``'s shape, ``sizes`` (n,) the size of
+    the row's group. Ties get the average of their ranks, as ``scipy.stats.rankdata``.
+    """
     from scipy.stats import rankdata
 
     arr = np.asarray(x, dtype=np.float64)
-    ranks = rankdata(arr, axis=0, method="average")
-    return ndtri(ranks / (arr.shape[0] + 1))
+    n = arr.shape[0]
+    if groups is None:
+        return rankdata(arr, axis=0, method="average"), np.full(n, n, dtype=np.intp)
+    codes = np.asarray(groups, dtype=np.intp).reshape(-1)
+    if codes.size != n:
+        raise PlanError(f"groups has {codes.size} entries for {n} rows")
+    counts = np.bincount(codes)
+    starts = np.cumsum(counts) - counts
+    cols = arr.reshape(n, -1)
+    out = np.empty(cols.shape)
+    for c in range(cols.shape[1]):
+        v = cols[:, c]
+        order = np.lexsort((v, codes))
+        sv, sc = v[order], codes[order]
+        pos = np.arange(n) - starts[sc] + 1.0  # ordinal rank within the group
+        new = np.ones(n, dtype=bool)
+        new[1:] = (sv[1:] != sv[:-1]) | (sc[1:] != sc[:-1])  # a new run of equal values
+        first = np.flatnonzero(new)
+        last = np.append(first[1:] - 1, n - 1)
+        avg = (pos[first] + pos[last]) / 2.0
+        out[order, c] = avg[np.cumsum(new) - 1]
+    return out.reshape(arr.shape), counts[codes]
+
+
+# ----------------------------------------------------------------------------- binned (omnibus)
+
+
+def omnibus_bins(n: int) -> int:
+    """Cells per side of the binned rank MI for ``n`` observations: ``clamp(round(sqrt(n / 20)), 3, 10)``.
+
+    Declared before the data: about 20 observations per cell of the ``K x K`` grid up to
+    ``n = 2000`` (``K = 10`` above), never fewer than 3 cells per side.
+    """
+    n = check_positive_int(n, "n")
+    return min(10, max(3, math.floor(math.sqrt(n / 20.0) + 0.5)))
+
+
+def _column_bins(cells: int, d: int) -> int:
+    """Bins per column so that a side of ``d`` columns has about ``cells`` cells (at least 2 each)."""
+    return max(2, math.floor(cells ** (1.0 / d) + 0.5))
+
+
+def rank_codes(x, cells: int, *, groups=None) -> tuple:
+    """Quantile-grid cell of each row: ``(codes (n,), n_cells)``.
+
+    Each column is cut at its rank quantiles into ``b = max(2, round(cells ** (1/d)))``
+    equal-count bins, ``floor(b (rank - 1/2) / n)`` with average ranks (ranks within each
+    group, ``n`` the group's size, when ``groups`` is given); a row's cell is the mixed-radix
+    combination of its columns' bins, so a side has ``b ** d`` cells.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    cols = arr.reshape(arr.shape[0], -1)
+    d = cols.shape[1]
+    b = _column_bins(cells, d)
+    ranks, sizes = within_group_ranks(cols, groups)
+    per = np.minimum(np.floor(b * (ranks - 0.5) / sizes[:, None]), b - 1).astype(np.intp)
+    codes = np.zeros(cols.shape[0], dtype=np.intp)
+    for c in range(d):
+        codes = codes * b + per[:, c]
+    return codes, b ** d
+
+
+def _binned_mi_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Plug-in MI (nats) of contingency tables ``counts`` (..., ka, kb): ``G / (2 n)``."""
+    from scipy.special import xlogy
+
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.sum(axis=(-2, -1))
+    joint = xlogy(c, c).sum(axis=(-2, -1))
+    ra = c.sum(axis=-1)
+    rb = c.sum(axis=-2)
+    return (joint - xlogy(ra, ra).sum(axis=-1) - xlogy(rb, rb).sum(axis=-1) + xlogy(n, n)) / n
+
+
+def binned_mi(x, y, *, cells: int | None = None, groups=None) -> float:
+    """Plug-in mutual information (nats) on the quantile grid of the ranks (an omnibus statistic).
+
+    ``x`` and ``y`` are each cut into about ``cells`` equal-count cells (see
+    :func:`rank_codes`; default :func:`omnibus_bins` of ``n``) and the MI of the contingency
+    table is returned: ``sum p_ij ln(p_ij / (p_i p_j)) = G / (2n)``. It is zero only for a
+    table with independent margins, so it sees any dependence the grid resolves, monotone
+    or not (``y = x**2`` included), where the Gaussian-copula MI sees only monotone
+    association. Biased upwards by about ``(ka - 1)(kb - 1) / (2n)``: use it as a test
+    statistic, not as an estimate. ``groups``: ranks within each group (as in
+    :func:`normal_scores`).
+    """
+    x, y = _validate_pair(x, y, min_size=3)
+    n = x.shape[0]
+    cells = omnibus_bins(n) if cells is None else check_positive_int(cells, "cells", minimum=2)
+    ca, ka = rank_codes(x, cells, groups=groups)
+    cb, kb = rank_codes(y, cells, groups=groups)
+    counts = np.bincount(ca * kb + cb, minlength=ka * kb).reshape(ka, kb)
+    return float(_binned_mi_from_counts(counts))
 
 
 def gaussian_copula_mi(x, y) -> float:
