@@ -17,6 +17,10 @@ from corrlab.hashing import sha256_json
 
 TESTS = ("dependence", "controls", "no_signalling", "chsh", "log_negativity")
 
+# Fields added after plans were first recorded, with their defaults: left out of a plan's
+# JSON at the default so that recorded plans (and their hashes) read as before.
+_LATER_FIELDS = {"fair_sampling": False, "time_block_trials": 32}
+
 
 class AnalysisPlan(BaseModel):
     """What the analysis will do, declared before the data are taken."""
@@ -31,8 +35,10 @@ class AnalysisPlan(BaseModel):
     window: tuple[float, float] = Field(
         (0.0, 1.0), description="fraction of each trial's record used by the windowed mean: [start, stop)"
     )
-    statistic: Literal["gaussian_copula", "gaussian", "ksg"] = Field(
-        "gaussian_copula", description="the dependence statistic of the confirmatory permutation tests"
+    statistic: Literal["gaussian_copula", "copula_omnibus", "gaussian", "ksg"] = Field(
+        "gaussian_copula", description="the dependence statistic of the confirmatory permutation tests; "
+        "copula_omnibus: the Gaussian-copula MI and the binned rank MI (sees non-monotone dependence), min-p "
+        "combined over the same resamples"
     )
     estimators: tuple[Literal["ksg", "gaussian_copula", "gaussian"], ...] = ("ksg", "gaussian_copula", "gaussian")
     ksg_k: int = Field(3, ge=1, le=50)
@@ -51,6 +57,10 @@ class AnalysisPlan(BaseModel):
     fair_sampling: bool = Field(
         False, description="CHSH: trials with a missing outcome are dropped (fair sampling stated, named in the "
         "reasons) instead of counted with the outcome +1 (the bound then holds for any local model)")
+    time_block_trials: int = Field(
+        32, ge=0, description="trials per time-local block of the dependence test: trials are re-paired only "
+        "within blocks of this many consecutive trials (within runs), marginals standardised within each block, "
+        "so slow drifts cannot pass for dependence; 0: the whole run (no time blocks), else at least 4")
     coherence_nperseg: int = Field(256, ge=8)
     seed: int = Field(0, ge=0, description="seed of the analysis resampling")
 
@@ -60,6 +70,13 @@ class AnalysisPlan(BaseModel):
         lo, hi = v
         if not 0.0 <= lo < hi <= 1.0:
             raise ValueError("window must satisfy 0 <= start < stop <= 1")
+        return v
+
+    @field_validator("time_block_trials")
+    @classmethod
+    def _time_blocks(cls, v):
+        if 0 < v < 4:
+            raise ValueError("time_block_trials must be 0 (no time blocks) or at least 4")
         return v
 
     @field_validator("chsh_minus")
@@ -77,8 +94,10 @@ class AnalysisPlan(BaseModel):
 
     def to_json(self) -> dict:
         out = self.model_dump(mode="json")
-        if not out["fair_sampling"]:  # added later: at its default, plans (and their hashes) read as before
-            del out["fair_sampling"]
+        # added later: at their defaults, plans (and their hashes) read as before
+        for name, default in _LATER_FIELDS.items():
+            if out[name] == default:
+                del out[name]
         return out
 
     @property

@@ -231,3 +231,23 @@ def test_standardising_needs_a_named_statistic():
     with pytest.raises(PlanError, match="standardize_within_groups"):
         label_permutation_test((x, x), np.repeat(["main", "c"], 5), statistic=lambda a, b: 0.0,
                                standardize_within_groups=True)
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def test_plan_declares_the_omnibus_and_time_blocks_without_changing_recorded_hashes():
+    from corrlab.plan import AnalysisPlan, load_plan
+
+    # the hash of a plan recorded before these fields existed (computed with the plan module of
+    # commit 4b908d1): statistic stated explicitly, time_block_trials at its default
+    recorded = {"statistic": "gaussian_copula"}
+    assert load_plan(recorded).sha256 == "de9d5b00833ad8ae1508dc520c342f16c8d32b612014f4c29cda9f5ffa921e4d"
+    assert "time_block_trials" not in load_plan(recorded).to_json()
+    assert load_plan({"statistic": "copula_omnibus"}).statistic == "copula_omnibus"
+    assert AnalysisPlan(time_block_trials=0).to_json()["time_block_trials"] == 0  # not the default: recorded
+    assert AnalysisPlan(time_block_trials=64).sha256 != load_plan(recorded).sha256
+    with pytest.raises(PlanError, match="time_block_trials"):
+        load_plan({"time_block_trials": 2})
+    with pytest.raises(PlanError, match="statistic"):
+        load_plan({"statistic": "omnibus"})
