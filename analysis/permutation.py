@@ -892,6 +892,17 @@ def _mi_from_cov(cov: np.ndarray, dx: int) -> np.ndarray:
     return 0.5 * (ldx + ldy - ld)
 
 
+def _column_order(z: np.ndarray, c: int) -> np.ndarray:
+    """Sort order of column ``c``, ties broken by a fixed random key drawn for that column.
+
+    The within-group ranks of the label test are counts along this order. Breaking ties by
+    trial index would give tied values of two columns the same order, a dependence the
+    data do not have (discrete observables); independent keys per column do not.
+    """
+    key = np.random.default_rng(1000 + c).random(z.shape[0])
+    return np.lexsort((key, z[:, c]))
+
+
 def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int) -> tuple:
     """Gaussian-copula MI of group 1 (mask) and group 2 (~mask), ranks taken within each group."""
     from scipy.special import ndtri
@@ -902,7 +913,7 @@ def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
     batch, n = masks.shape
     scores = np.empty((batch, n, z.shape[1]))
     for c in range(z.shape[1]):
-        order = np.argsort(z[:, c], kind="stable")
+        order = _column_order(z, c)
         ms = masks[:, order]
         r1 = np.cumsum(ms, axis=1)
         r2 = np.cumsum(~ms, axis=1)
@@ -926,7 +937,7 @@ def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
 
     The grid of each group is :func:`corrlab.analysis.mi.rank_codes`'s for that group's size
     (``omnibus_bins(n_g)`` cells per side); ranks are cumulative counts along each column's
-    fixed sort order (ties broken by order: continuous data assumed).
+    fixed sort order (ties broken by a fixed random key per column).
     """
     from corrlab.analysis.mi import _column_bins
 
@@ -943,7 +954,7 @@ def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
         d = hi - lo
         b1, b2 = _column_bins(omnibus_bins(n1), d), _column_bins(omnibus_bins(n2), d)
         for c in range(lo, hi):
-            order = np.argsort(z[:, c], kind="stable")
+            order = _column_order(z, c)
             ms = masks[:, order]
             r1 = np.cumsum(ms, axis=1)
             r2 = np.cumsum(~ms, axis=1)
@@ -1025,7 +1036,7 @@ def label_permutation_test(
     For ``"gaussian"`` the per-group correlations of every resample come from one matrix
     product with the group masks; for ``"gaussian_copula"`` the normal scores are recomputed
     from ranks *within each group* for every resample (a cumulative count along each
-    column's fixed sort order, so ties are broken by order: continuous data assumed),
+    column's fixed sort order, ties broken by a fixed random key per column),
     exactly as :func:`corrlab.analysis.mi.gaussian_copula_mi` would on each group.
 
     Without ``standardize_within_groups``, a permuted group mixes trials of both
