@@ -36,7 +36,7 @@ class AnalysisPlan(BaseModel):
         (0.0, 1.0), description="fraction of each trial's record used by the windowed mean: [start, stop)"
     )
     statistic: Literal["gaussian_copula", "copula_omnibus", "gaussian", "ksg"] = Field(
-        "gaussian_copula", description="the dependence statistic of the confirmatory permutation tests; "
+        "copula_omnibus", description="the dependence statistic of the confirmatory permutation tests; "
         "copula_omnibus: the Gaussian-copula MI and the binned rank MI (sees non-monotone dependence), min-p "
         "combined over the same resamples"
     )
