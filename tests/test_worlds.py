@@ -139,7 +139,6 @@ def test_a_leak_into_y_is_not_nonclassical(tmp_path):
 
 
 # ---------------------------------------------------------------------------- real effects
-@pytest.mark.xfail(reason="issue 22 item 3: copula_omnibus statistic being wired", strict=False)
 def test_non_monotone_dependence_reaches_dependence(tmp_path):
     res, t = run(tmp_path, "non_monotone", 0)
     main = t[t.condition == "main"]
