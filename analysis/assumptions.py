@@ -87,41 +87,74 @@ def no_signalling_entry(ns_tests: Sequence[dict], adjusted: dict | None, *, alph
     return entry(name, check, "holds", f"smallest p = {_p(worst)}", worst)
 
 
+def design_entry(design: dict | None) -> dict | None:
+    """'The design is the recorded seed's': fails if any run's data differ from its recomputed
+    schedule (naming the run and the first trial and column), holds if every checked run agrees;
+    None when no run could be checked (imports: the data-driven tests stand in)."""
+    from corrlab.analysis.design import ASSUMPTION, CHECK
+
+    if not design:
+        return None
+    bad = [(run, d) for run, d in sorted(design.items()) if d["outcome"] == "fails"]
+    if bad:
+        run, d = bad[0]
+        where = f"run {run}: " if len(design) > 1 else ""
+        return entry(ASSUMPTION, CHECK, "fails", where + d["detail"])
+    n = sum(d["n_checked"] for d in design.values())
+    runs = f" in {len(design)} runs" if len(design) > 1 else ""
+    return entry(ASSUMPTION, CHECK, "holds", f"all {n} trials{runs} match the recorded schedule")
+
+
 def build(*, alpha: float, ns_tests: Sequence[dict], adjusted: dict | None, ns_key, drift: Sequence[dict],
-          order=None, has_controls: bool, settings=None, chsh: dict | None = None, gaussian: dict | None = None,
+          serial: dict | None = None, time_block_trials: int = 0, order=None, has_controls: bool, settings=None, chsh: dict | None = None, gaussian: dict | None = None,
           quadrature_observables: bool = False, fair_sampling: bool = False, missing_outcomes: dict | None = None,
-          missing_ids: int = 0, calibration_source: str | None = None) -> dict:
+          missing_ids: int = 0, calibration_source: str | None = None, design: dict | None = None) -> dict:
     """The section from the tests the pipeline ran (plain data in, plain data out).
 
-    ``drift``: the results' drift diagnostics (``side``, ``pvalue``); ``order``: the
+    ``drift``: the results' drift diagnostics (``side``, ``pvalue``; shown, not a gate: the
+    dependence null removes slow drift within time-local blocks); ``serial``: ``{"A", "B"}`` ->
+    :func:`corrlab.analysis.nosignalling.serial_test` of main's values in time order within the
+    dependence test's blocks of ``time_block_trials`` trials (0: the whole run); ``order``: the
     :class:`~corrlab.analysis.nosignalling.SequenceResult` of the condition labels in time
     (None: not tested); ``settings``: the :class:`~corrlab.analysis.bell.SettingsResult` of
-    main's settings; ``missing_outcomes``: ``{"a": n, "b": n, "trials": n}`` of main's trials
+    main's settings; ``design``: ``{run_id: DesignCheck.to_json()}`` of the runs whose recorded
+    seed and schedule were recomputed (:mod:`corrlab.analysis.design`; imports have none); ``missing_outcomes``: ``{"a": n, "b": n, "trials": n}`` of main's trials
     with a missing outcome; ``missing_ids``: trial ids absent between the first and last.
     """
     x_obs = ["x_a", "x_b"]
     used = x_obs + (["y_a", "y_b"] if quadrature_observables else [])
 
-    # -- dependence: exchangeable trials --------------------------------------------------------
+    # -- dependence: exchangeable trials ---------------------------------------------------------
     dep = []
     by_side = {d["side"]: d["pvalue"] for d in drift}
-    if {"A", "B"} <= set(by_side):
-        pa, pb = by_side["A"], by_side["B"]
+    where = (f"within time-local blocks of {time_block_trials} consecutive trials, each side's values turned into "
+             "normal scores within its block (a slow drift drops out)" if time_block_trials else "over the whole run")
+    name = "exchangeable trials: no serial dependence on both sides (re-pairing is exact " + where + ")"
+    drift_note = (f"; drift over the run (informational): A p = {_p(by_side.get('A'))}, B p = {_p(by_side.get('B'))}"
+                  if by_side else "")
+    serial = serial or {}
+    if {"A", "B"} <= set(serial):
+        pa, pb = serial["A"].pvalue, serial["B"].pvalue
         both = max(pa, pb) < alpha and min(pa, pb) < alpha / 2  # Holm over the two: both reject
+        check = (f"portmanteau of each side's within-block autocorrelations at lags 1..{serial['A'].lags} (within-block "
+                 f"permutation): A p = {_p(pa)} (r_1 = {serial['A'].autocorrelation[0]:.3f}), B p = {_p(pb)} "
+                 f"(r_1 = {serial['B'].autocorrelation[0]:.3f})")
         dep.append(entry(
-            "exchangeable trials: no slow trend on both sides (two drifts look dependent when trials are re-paired)",
-            f"drift test of each side's trial values over the run (trend and change point, permutation): "
-            f"A p = {_p(pa)}, B p = {_p(pb)}",
-            "fails" if both else "holds",
-            ("both sides drift: re-pairing trials is not exact, and the dependence may be two independent trends"
-             if both else "not both sides drift"), max(pa, pb)))
+            name, check, "fails" if both else "holds",
+            ("both sides are serially dependent: two independent autocorrelated series look dependent when trials "
+             "are re-paired (the spurious-regression trap)" if both else
+             "at most one side is serially dependent: re-pairing against the other is exact") + drift_note,
+            max(pa, pb)))
     else:
-        dep.append(entry("exchangeable trials: no slow trend on both sides", "drift test of each side",
-                         "unchecked", "too few trials to test for drift (8 needed)"))
+        dep.append(entry(name, "serial dependence of each side", "unchecked",
+                         "too few trials to test for serial dependence (8 needed)" + drift_note))
 
     # -- protocol-specific: condition order, no signalling ---------------------------------------
     ps = []
+    seed_entry = design_entry(design)
     if has_controls:
+        if seed_entry is not None:
+            ps.append(seed_entry)
         if order is None:
             ps.append(entry("condition order randomized in time (controls interleaved with main)",
                             "condition labels against time blocks", "unchecked", "too few trials to test"))
@@ -138,7 +171,7 @@ def build(*, alpha: float, ns_tests: Sequence[dict], adjusted: dict | None, ns_k
     # -- the witnesses --------------------------------------------------------------------------
     nc: dict[str, list] = {}
     if chsh is not None:
-        lst = []
+        lst = [] if seed_entry is None else [seed_entry]
         if settings is None:
             lst.append(entry("settings drawn at random each trial, independent of the past",
                              "balance and time tests of main's settings", "unchecked", "too few trials to test"))

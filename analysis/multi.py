@@ -237,7 +237,8 @@ def pool_trials(parts: list[tuple[TrialData, DatasetContext]]) -> tuple[TrialDat
                   calibration=first.calibration if len(same) == 1 else None,
                   magnetization_full_scale=first.magnetization_full_scale if len(same) == 1 else None,
                   excluded_trials={k: v for c in ctxs for k, v in c.excluded_trials.items()},
-                  missing_trials={k: v for c in ctxs for k, v in c.missing_trials.items()})
+                  missing_trials={k: v for c in ctxs for k, v in c.missing_trials.items()},
+                  design={k: v for c in ctxs for k, v in c.design.items()})
     if len(same) > 1:
         data.quadratures.clear()
     return data, runs, ctx

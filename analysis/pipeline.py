@@ -30,6 +30,7 @@ import numpy as np
 
 from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
 from corrlab.results import Result, to_jsonable
+from corrlab.analysis.design import verify_source
 from corrlab.analysis.assumptions import build as build_assumptions
 from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key, signalling_pvalues
 from corrlab.errors import DatasetError, PlanError
@@ -398,6 +399,7 @@ class DatasetContext:
     magnetization_full_scale: dict | None = None  # volts at M/N = 1 {"a", "b"}: the records are magnetizations
     excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
+    design: dict = field(default_factory=dict)  # run_id -> DesignCheck.to_json(): the data against the recorded seed
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
@@ -421,11 +423,13 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
     calibration = (source.calibration or {}).get("vacuum_variance")
     data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None, exclude=exclude)
     gaps = missing_ids(np.union1d(data.trial, np.asarray(exclude, dtype=np.int64)).tolist())
+    design = verify_source(source, data=data)  # the labels the analysis uses, against the recorded seed
     ctx = DatasetContext(source.run_id, source.manifest_sha256, the_plan, sha, is_exploratory, preregistered,
                          calibration, _setting_phases(source),
                          (source.calibration or {}).get("magnetization_full_scale"),
                          excluded_trials={source.run_id: exclude} if exclude else {},
-                         missing_trials={source.run_id: [list(g) for g in gaps]} if gaps else {})
+                         missing_trials={source.run_id: [list(g) for g in gaps]} if gaps else {},
+                         design={} if design.outcome == "unchecked" else {source.run_id: design.to_json()})
     return data, ctx
 
 
@@ -447,8 +451,9 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     from corrlab.analysis.gaussian import gaussian_entanglement
     from corrlab.analysis.intervals import mi_difference_interval, mi_interval
     from corrlab.analysis.bell import settings_test
-    from corrlab.analysis.nosignalling import drift_test, no_signalling_test, sequence_test
-    from corrlab.analysis.permutation import circular_shift_test, label_permutation_test, repairing_test
+    from corrlab.analysis.nosignalling import drift_test, no_signalling_test, sequence_test, serial_test
+    from corrlab.analysis.permutation import (circular_shift_test, label_permutation_test, repairing_test,
+                                              time_local_blocks)
 
     say = progress or (lambda msg: None)
     ctx = _with_resamples(ctx, n_resamples)
@@ -474,6 +479,14 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     first = (lambda v: v[:, 0] if v.ndim == 2 else v)
     seed = the_plan.seed
     sizes = {cond: int(data.select(cond).sum()) for cond in conditions}
+    effect = _effect_estimator(the_plan.statistic)
+    time_block = the_plan.time_block_trials
+
+    def dependence_blocks(sel):
+        """The re-pairing blocks of these trials: consecutive trials in time (within runs when pooled)."""
+        within = None if runs is None else runs[sel]
+        return time_local_blocks(data.trial[sel], size=time_block, within=within) if time_block else within
+
     jobs: list[_Job] = []
     for cond in conditions:
         sel = data.select(cond)
@@ -490,16 +503,16 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
                              dict(n_resamples=m, rng=_task_rng(seed, "dependence", cond))))
         else:
             jobs.append(_Job(("dependence", cond), repairing_test, (a, b), dict(
-                statistic=the_plan.statistic, n_resamples=m, k=the_plan.ksg_k,
-                blocks=None if runs is None else runs[sel], rng=_task_rng(seed, "dependence", cond))))
+                statistic=the_plan.statistic, n_resamples=m, k=the_plan.ksg_k, blocks=dependence_blocks(sel),
+                standardize_within_blocks=bool(time_block), rng=_task_rng(seed, "dependence", cond))))
         if cond.startswith("control:"):
             jobs.append(_Job(("control", cond), label_permutation_test, ((data.a, data.b), data.condition), dict(
                 statistic=the_plan.statistic, groups=("main", cond), blocks=data.block, n_resamples=m,
-                k=the_plan.ksg_k, rng=_task_rng(seed, "control", cond))))
+                k=the_plan.ksg_k, standardize_within_groups=True, rng=_task_rng(seed, "control", cond))))
             sel_m = data.select("main")
             jobs.append(_Job(("difference", cond), mi_difference_interval,
                              ((data.a[sel_m], data.b[sel_m]), (a, b)), dict(
-                                 estimator=the_plan.statistic, k=the_plan.ksg_k,
+                                 estimator=effect, k=the_plan.ksg_k,
                                  confidence_level=the_plan.confidence_level, n_resamples=interval_resamples,
                                  rng=_task_rng(seed, "difference", cond))))
         for side, local, remote in (("A", first(a), data.setting_b[sel]), ("B", first(b), data.setting_a[sel])):
@@ -524,6 +537,15 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         if len(values) >= 8:
             jobs.append(_Job(("drift", side), drift_test, (values[order], data.trial[order].astype(float)),
                              dict(n_resamples=min(m, 1999), rng=_task_rng(seed, "drift", side))))
+    # the dependence null's own assumption: main's trials exchangeable within its blocks on one side at least
+    sel_m = data.select("main")
+    if sizes.get("main", 0) >= 8:
+        in_time_m = np.argsort(data.trial[sel_m], kind="stable")
+        blocks_m = dependence_blocks(sel_m)
+        for side, values in (("A", first(data.a[sel_m])), ("B", first(data.b[sel_m]))):
+            jobs.append(_Job(("serial", side), serial_test, (values[in_time_m],), dict(
+                blocks=None if blocks_m is None else np.asarray(blocks_m)[in_time_m], n_resamples=min(m, 999),
+                rng=_task_rng(seed, "serial", side))))
     # the assumptions that the data can show: settings drawn per trial, conditions interleaved in time
     in_time = np.argsort(full.trial, kind="stable")
     main_in_time = in_time[full.condition[in_time] == "main"]
@@ -558,10 +580,12 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
             estimates[est] = ({"estimate": None, "ci": [None, None], "method": f"not computed: {r}"}
                               if isinstance(r, PlanError)  # e.g. too few trials to subsample for KSG
                               else {"estimate": r.estimate, "ci": list(r.ci), "method": r.method})
-        entry["mi"] = estimates.get(the_plan.statistic) or next(iter(estimates.values()))
+        entry["mi"] = estimates.get(effect) or next(iter(estimates.values()))
         entry["estimators"] = estimates
         test = result("dependence", cond)
         entry.update(pvalue=test.pvalue, n_resamples=test.n_resamples, test=test.method, statistic=test.statistic)
+        if getattr(test, "components", None):
+            entry["components"] = {k: {"statistic": v[0], "pvalue": v[1]} for k, v in test.components.items()}
         details["nulls"][cond] = (test.statistic, test.null_distribution)
 
     # -- controls: main against each control ------------------------------------------------
@@ -682,7 +706,9 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         alpha=alpha, ns_tests=ns_tests,
         adjusted=signalling_pvalues(ns_tests, alpha=alpha, confirmatory=the_plan.confirmatory,
                                     multiplicity=the_plan.multiplicity),
-        ns_key=no_signalling_key, drift=drift,
+        ns_key=no_signalling_key, drift=drift, time_block_trials=time_block,
+        serial={side: done[("serial", side)] for side in "AB"
+                if not isinstance(done.get(("serial", side), PlanError("")), PlanError)},
         order=None if isinstance(order_check, PlanError) else order_check,
         has_controls=any(c.startswith("control:") for c in conditions),
         settings=None if isinstance(settings_check, PlanError) else settings_check,
@@ -691,6 +717,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         fair_sampling=the_plan.fair_sampling,
         missing_outcomes=(nonclassical["chsh"] or {}).get("missing_outcomes"),
         missing_ids=sum(hi - lo + 1 for gaps in ctx.missing_trials.values() for lo, hi in gaps),
+        design=ctx.design,
         calibration_source="the vacuum calibration (manifest calibration or --vacuum-variance)")
     if nonclassical["chsh"] is not None and settings_check is not None and not isinstance(settings_check, PlanError):
         nonclassical["chsh"]["settings"] = {
@@ -720,6 +747,11 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         nonclassicality=nonclassical, verdict=verdict, family=graded.family,
         excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, assumptions=assumptions,
         details=details)
+
+
+def _effect_estimator(statistic: str) -> str:
+    """The MI estimator reported as the effect size of a test statistic (the omnibus test's copula part)."""
+    return "gaussian_copula" if statistic == "copula_omnibus" else statistic
 
 
 def _data_notes(ctx: DatasetContext) -> list[str]:

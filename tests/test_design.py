@@ -334,3 +334,29 @@ def test_a_resumed_run_verifies(tmp_path):
     assert source.manifest.get("resumes")
     check = verify_source(source)
     assert check.outcome == "holds" and check.n_checked == 12
+
+
+def test_the_ladder_carries_the_design_check(demo_run):
+    """The check enters the results' assumptions for protocol-specific and CHSH, and a failing
+    one withholds them, naming the trial."""
+    from corrlab.analysis.pipeline import analyze_trials
+
+    # the Gaussian statistic: a 4-trial control's rank (copula) MI can be infinite by chance
+    plan = dict(open_source(demo_run).plan, statistic="gaussian", n_resamples=99)
+    data, ctx = read_dataset(demo_run, plan=plan, exploratory=True)
+    assert ctx.design["demo"]["outcome"] == "holds"
+    res = analyze_trials(data, ctx, interval_resamples=99)
+    ps = [e for e in res.assumptions["protocol-specific"] if e["assumption"].startswith("the trials' conditions")]
+    assert [e["outcome"] for e in ps] == ["holds"] and ps[0]["detail"] == "all 24 trials match the recorded schedule"
+
+    sb = data.setting_b.copy()
+    i = int(np.flatnonzero(data.condition == "main")[3])
+    sb[i] = 1 - sb[i]
+    tampered = replace(data, setting_b=sb)
+    check = verify_source(open_source(demo_run), data=tampered)
+    res = analyze_trials(tampered, replace(ctx, design={"demo": check.to_json()}), interval_resamples=99)
+    ps = [e for e in res.assumptions["protocol-specific"] if e["assumption"].startswith("the trials' conditions")]
+    assert ps[0]["outcome"] == "fails" and ps[0]["detail"].startswith(f"trial {int(data.trial[i])}: setting_b is")
+    assert res.verdict.level not in ("protocol-specific", "nonclassical")
+    assert any(r.startswith("ASSUMPTION FAILS for protocol-specific") and f"trial {int(data.trial[i])}" in r
+               for r in res.verdict.reasons)

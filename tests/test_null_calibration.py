@@ -52,9 +52,7 @@ def calibration():
     return {(r["world"], r["plan"]): r for r in rows}
 
 
-XFAIL = {  # null worlds whose rate is known to exceed alpha until issue 22's fixes are wired
-    "control_other_gain": "issue 22 item 6: within-condition standardization of the control comparison being "
-                          "wired (before it: 69 of 200 replicates protocol-specific)",
+XFAIL: dict[str, str] = {  # null worlds whose rate is known to exceed alpha (none since the wiring)
 }
 
 

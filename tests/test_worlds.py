@@ -78,7 +78,6 @@ def test_worlds_are_reproducible_single_files(tmp_path):
 
 
 # ------------------------------------------------------------------------- class 2: A, B independent
-@pytest.mark.xfail(reason="issue 22 item 4: drift-respecting null (time-local blocks) being wired", strict=False)
 def test_two_independent_slow_drifts_are_not_dependence(tmp_path):
     res, t = run(tmp_path, "two_drifts", 30)
     main = t[t.condition == "main"]
@@ -86,7 +85,6 @@ def test_two_independent_slow_drifts_are_not_dependence(tmp_path):
     assert res.verdict.level == "none", res.verdict.reasons
 
 
-@pytest.mark.xfail(reason="issue 22 item 4: serial-correlation check / time-local null being wired", strict=False)
 def test_autocorrelated_noise_across_trials_is_not_dependence(tmp_path):
     res, t = run(tmp_path, "ar_across_trials", 3)
     lag1 = [np.corrcoef(t[c].to_numpy()[:-1], t[c].to_numpy()[1:])[0, 1] for c in ("x_a", "x_b")]
@@ -104,8 +102,6 @@ def test_sequential_schedule_while_the_lab_calms_is_not_protocol_specific(tmp_pa
     assert res.verdict.level == "dependence", res.verdict.reasons  # real dependence, not protocol-specific
 
 
-@pytest.mark.xfail(reason="issue 22 item 6: within-condition standardization of the control comparison "
-                          "being wired", strict=False)
 def test_control_with_another_gain_and_fewer_trials_is_not_protocol_specific(tmp_path):
     res, t = run(tmp_path, "control_other_gain", 5)
     main, ctl = t[t.condition == "main"], t[t.condition == CONTROL]
@@ -147,8 +143,6 @@ def test_non_monotone_dependence_reaches_dependence(tmp_path):
     assert at_least(res.verdict.level, "dependence") and res.verdict.level != "nonclassical", res.verdict.reasons
 
 
-@pytest.mark.xfail(reason="issue 22 item 4: a drift-respecting null instead of withholding the rung on drift "
-                          "being wired", strict=False)
 def test_a_real_common_cause_under_two_drifts_still_reaches_dependence(tmp_path):
     res, t = run(tmp_path, "coupled_with_drifts", 21)
     main = t[t.condition == "main"]
