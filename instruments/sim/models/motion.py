@@ -63,8 +63,8 @@ class ESP300Model(DialectModel):
 
     def execute(self, command: str) -> str | None:
         up = command.strip()
-        scpi = self._scpi_accommodation(up.upper())
-        if scpi is not None:
+        handled, scpi = self._scpi_accommodation(up.upper())
+        if handled:
             return scpi
         m = self._CMD.match(up)
         if not m:
@@ -84,24 +84,27 @@ class ESP300Model(DialectModel):
             raise EspError(9)
         return handler(axis, query, arg)
 
-    def _scpi_accommodation(self, up: str) -> str | None:
+    def _scpi_accommodation(self, up: str) -> tuple[bool, str | None]:
+        """(handled?, reply) for the common and SCPI commands the ESP300 answers. ``*RST`` is
+        handled without a reply: before, its ``None`` fell through to the axis grammar, which
+        queued error 6 and logged the reset as unrecognised."""
         if up == "*IDN?":
-            return self.idn
+            return True, self.idn
         if up == "*RST":
             for n in self.AXES:
                 reset_dataclass(self.state.stage[n])
             self.errors.clear()
-            return None
+            return True, None
         if up == "*OPC?":
-            return "1"
+            return True, "1"
         if up == "SYST:ERR?":
             if not self.errors:
-                return '0,"NO ERROR"'
+                return True, '0,"NO ERROR"'
             err = EspError(self.errors.popleft())
-            return f'{err.code},"{err.message}"'
+            return True, f'{err.code},"{err.message}"'
         if up in ("*OPT?", "*STB?"):
-            return "0"
-        return None
+            return True, "0"
+        return False, None
 
     def _controller_query(self, name: str) -> str:
         if name == "VE":
