@@ -96,7 +96,7 @@ class SR830Model(StatusMixin, DialectModel):
         self.status_or("ESR", err.esr_bit)
 
     # -- parsing --------------------------------------------------------------------------
-    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]{4})(\?)?\s*(.*)$")
+    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]{4})\s*(\?)?\s*(.*)$")  # the manual allows "SRAT ?"
 
     def execute(self, command: str) -> str | Binary | None:
         m = self._CMD.match(command)

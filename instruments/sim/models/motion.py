@@ -48,6 +48,7 @@ class ESP300Model(DialectModel):
 
     name = "ESP300"
     terminator = b"\n"
+    cr_terminates = True  # the ESP300's native terminator is CR; LF and CR+LF are accepted too
     idn = "ESP300 Version 3.08 09/09/02"
     AXES = (1, 2, 3)
 

@@ -38,7 +38,7 @@ class LakeShore336Model(StatusMixin, DialectModel):
     terminator = b"\r\n"
     idn = "LSCI,MODEL336,SIM0001/#######,2.7"
 
-    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]+)(\?)?\s*(.*)$")
+    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]+)\s*(\?)?\s*(.*)$")
 
     def _regs(self) -> dict[str, str]:
         return registers_of(self.state.thermal)
