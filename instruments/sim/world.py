@@ -152,6 +152,11 @@ class OscillatorWorld:
         "leak_v": 0.0,  # B's output offset proportional to cos(theta_A)
         "temperature_noise_k": 0.004,
         "bath_temperature_k": 295.0,  # what the thermometer reads with the heater off
+        # the highest temperature each LakeShore heater range (low, medium, high) can hold:
+        # a setpoint above it is not reached, the sample stays at the range's limit
+        "heater_reach_low_k": 10.0,
+        "heater_reach_medium_k": 100.0,
+        "heater_reach_high_k": 1000.0,
         "optimal_separation_mm": 0.0,
         "alignment_width_um": 10.0,
         "env_coherence": 0.25,
@@ -206,11 +211,15 @@ class OscillatorWorld:
         return float(self.true_temperature() + noise + self.excursion_offset(i))
 
     def true_temperature(self) -> float:
-        """The material's temperature: the setpoint plus drift, or the bath with the heater off."""
+        """The material's temperature: the setpoint plus drift, or the bath with the heater off;
+        a heater range holds at most its reach (``heater_reach_<range>_k``), so a setpoint above
+        it leaves the sample at the reach."""
         th = self.state.thermal
-        if th.heater_range.get(1, 0) == 0:
+        heater_range = th.heater_range.get(1, 0)
+        if heater_range == 0:
             return float(self.p["bath_temperature_k"])
-        return float(th.setpoint.get(1, 0.0) + self.drift_offset_k())
+        reach = self.p[("heater_reach_low_k", "heater_reach_medium_k", "heater_reach_high_k")[min(heater_range, 3) - 1]]
+        return float(min(th.setpoint.get(1, 0.0), reach) + self.drift_offset_k())
 
     def drift_offset_k(self) -> float:
         """The slow drift at this trial: a sinusoid plus a seeded slow random component."""
