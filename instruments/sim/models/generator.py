@@ -177,7 +177,8 @@ class Agilent33500Model(ScpiModel):
         self.add(S + "BURSt MODE", self.register("BURS:MODE", "TRIG", self.kw("BURS:MODE", ("TRIGgered", "GATed"))))
         self.add(S + "BURSt INTernal PERiod",
                  self.register("BURS:INT:PER", "0.01", self.num_reg("BURS:INT:PER", 1e-6, 8000.0, 0.01), self.sci_reg))
-        self.add(S + "BURSt NCYCles", self.field("burst_ncycles", self._ncycles, lambda v: _sci(float(v))))
+        self.add(S + "BURSt NCYCles", self.field("burst_ncycles", self._ncycles,
+                                                        lambda v: _sci(INFINITE if v == _INF_CYCLES else float(v))))
         self.add(S + "BURSt PHASe",
                  self.register("BURS:PHAS", "0.0", self.num_reg("BURS:PHAS", -360.0, 360.0, 0.0), self.sci_reg))
         self.add(S + "BURSt GATE POLarity",

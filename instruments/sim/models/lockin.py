@@ -195,6 +195,21 @@ class SR830Model(StatusMixin, DialectModel):
         self.li.registers[f"DDEF{ch}"] = f"{j},{k}"
         return None
 
+    def _cmd_FPOP(self, query, args):
+        """Front-panel BNC source: ``FPOP i,j`` (i = 1 CH1: j 0 display / 1 X; i = 2 CH2: 0 display / 1 Y)."""
+        if query:
+            self._arity(args, 1)
+            ch = _to_int(args[0], "FPOP channel")
+            if ch not in (1, 2):
+                raise _out_of_range(f"FPOP channel {ch}")
+            return self.li.registers.get(f"FPOP{ch}", "1")
+        self._arity(args, 2)
+        ch, j = (_to_int(a, "FPOP") for a in args)
+        if ch not in (1, 2) or j not in (0, 1):
+            raise _out_of_range(f"FPOP {ch},{j}")
+        self.li.registers[f"FPOP{ch}"] = str(j)
+        return None
+
     def _cmd_AUXV(self, query, args):
         if query:
             self._arity(args, 1)

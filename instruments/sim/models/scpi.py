@@ -128,6 +128,8 @@ def _boolean(text: str, what: str) -> bool:
 
 def _sci(value: float) -> str:
     """SCPI numeric reply in the Keysight style: ``+1.000000000000000E+03``."""
+    if abs(value) == 9.9e37:  # INFinity: 16 digits of the binary double would say 9.899999999999999E+37
+        return "+9.900000000000000E+37" if value > 0 else "-9.900000000000000E+37"
     return f"{value:+.15E}"
 
 

@@ -289,7 +289,7 @@ class LakeShore336Model(StatusMixin, DialectModel):
             if n in _LS_STANDARD_CURVES:
                 name, sn, fmt, limit, coeff = _LS_STANDARD_CURVES[n]
             elif n in _LS_USER_CURVES:
-                name, sn, fmt, limit, coeff = regs.get(f"CRVHDR_{n}", f"User Curve,,2,+325.000,1").split(",")
+                name, sn, fmt, limit, coeff = regs.get(f"CRVHDR_{n}", "User Curve,,2,+325.000,1").split(",")
             else:
                 raise _out_of_range(f"curve {n} not in 1-59")
             return f"{name:<{_LS_NAME_WIDTH}.{_LS_NAME_WIDTH}},{sn:<10.10},{int(fmt)},{float(limit):+.3f},{int(coeff)}"
