@@ -167,6 +167,22 @@ def test_sr830_buffer_transfers_trca_trcb_trcl(served):
     assert line.ask("*ESR?") == "0"
 
 
+def test_sr830_time_constant_filters_the_output_noise(served):
+    """White noise through the output filter: rms proportional to sqrt(ENBW), ENBW = 1/(8 tau)
+    at 12 dB/oct and 5/(64 tau) at 24 dB/oct (SR830 manual)."""
+    state = BenchState()
+    world = OscillatorWorld(state, seed=5)  # the test tone is off: a spot reading is noise only
+    _, line = served(SR830Model(state, world, "a"))
+    line.send("OFSL 1;OFLT 2")  # 100 us
+    fast = [float(v) for v in line.ask("SNAP? 1,2").split(",")]
+    line.send("OFLT 10")  # 1 s: ENBW 10**4 times narrower
+    slow = [float(v) for v in line.ask("SNAP? 1,2").split(",")]
+    assert slow == pytest.approx([v / 100 for v in fast], rel=1e-5)
+    line.send("OFSL 3")  # 24 dB/oct
+    steep = [float(v) for v in line.ask("SNAP? 1,2").split(",")]
+    assert steep == pytest.approx([v * math.sqrt((5 / 64) / (1 / 8)) for v in slow], rel=1e-5)
+
+
 def test_sr830_unknown_query_is_silent_sets_cme_and_is_logged(served, caplog):
     model = _sr830()
     _, line = served(model)

@@ -163,7 +163,8 @@ class OscillatorWorld:
         "env_noise_factor": 1.5,
         "crosstalk_closed": 0.3,
         "crosstalk_open": 1.0e-5,
-        "lockin_noise_v": 2.0e-8,
+        "lockin_noise_v": 2.0e-8,  # rms of a spot reading's noise at lockin_noise_enbw_hz
+        "lockin_noise_enbw_hz": 1250.0,  # the bandwidth of 100 us at 12 dB/oct (the protocols' default)
     }
     EXTRA_DEFAULTS: dict[str, float] = {}  # parameters of a subclass's own physics
 
@@ -270,9 +271,17 @@ class OscillatorWorld:
             if abs(ch1.frequency - li.frequency) < 1.0 / (2 * math.pi * tau) + 1e-9:
                 ratio = self.p["crosstalk_closed"] if MEDIATOR_CHANNEL in self.state.relay.closed else self.p["crosstalk_open"]
                 signal = ratio * ch1.amplitude / (2 * math.sqrt(2))  # Vpp -> Vrms
-        n = self.p["lockin_noise_v"] * self.rng("spot", side, self.ctx.temperature_reads).standard_normal(2)
+        n = self.lockin_noise_rms(side) * self.rng("spot", side, self.ctx.temperature_reads).standard_normal(2)
         theta = math.radians(li.phase_deg)
         return float(signal * math.cos(theta) + n[0]), float(-signal * math.sin(theta) + n[1])
+
+    def lockin_noise_rms(self, side: str) -> float:
+        """The rms noise of a spot reading: white noise through the output filter, so it scales
+        with the square root of the filter's equivalent noise bandwidth (time constant, slope)."""
+        li = self.state.lockins[side]
+        enbw = enbw_hz(li.time_constant_index, li.filter_slope_index)
+        ratio = enbw / self.p["lockin_noise_enbw_hz"]
+        return self.p["lockin_noise_v"] * (1.0 if abs(ratio - 1.0) < 1e-9 else math.sqrt(ratio))
 
     # -- the record ---------------------------------------------------------------------
     def record_geometry(self) -> dict[str, float]:
@@ -458,3 +467,12 @@ SR830_TIME_CONSTANTS = [
 
 def time_constant_s(index: int) -> float:
     return SR830_TIME_CONSTANTS[max(0, min(int(index), len(SR830_TIME_CONSTANTS) - 1))]
+
+
+#: equivalent noise bandwidth x time constant of the SR830's output filter, by slope index
+#: (6, 12, 18, 24 dB/oct): 1/4, 1/8, 3/32, 5/64 (SR830 manual, "Noise measurements")
+ENBW_TIMES_TAU = (1 / 4, 1 / 8, 3 / 32, 5 / 64)
+
+
+def enbw_hz(time_constant_index: int, filter_slope_index: int) -> float:
+    return ENBW_TIMES_TAU[max(0, min(int(filter_slope_index), 3))] / time_constant_s(time_constant_index)

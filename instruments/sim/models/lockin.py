@@ -59,7 +59,8 @@ class SR830Model(StatusMixin, DialectModel):
     the injected ``clock`` at the SRAT rate (first point at start; ``STRD`` starts 0.5 s
     late); in trigger mode (SRAT 14) one point per ``TRIG``. Each point is a World reading.
 
-    Not simulated: the X/Y noise displays (DDEF j=2 reads 0), the offset/expand applied to
+    The time constant and slope filter the outputs in the world (the record, the test tone's
+    bandwidth, the spot readings' noise). Not simulated: the X/Y noise displays (DDEF j=2 reads 0), the offset/expand applied to
     the outputs (OEXP is stored only), aux inputs unless the world has ``aux_input(side, i)``.
     An output above the sensitivity's full scale sets LIAS bit 2 (output overload), which
     ``is_out_of_range()`` reads. ERRS stays 0: the SR830 reports hardware faults there.
