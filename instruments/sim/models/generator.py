@@ -50,15 +50,15 @@ class Agilent33500Model(ScpiModel):
     ``OUTP:TRIG``, ``PHAS:SYNC``, ``DISP:TEXT``, ``SYST:BEEP``; per channel also
     ``FREQ:MODE``, ``TRIG{ch}:SOUR/SLOP/COUN/DEL/TIM/LEV``, ``OUTP{ch}:POL``,
     ``OUTP{ch}:SYNC:MODE/POL``, ``BURS:PHAS``, ``BURS:GATE:POL``, ``BURS:NCYC INF``; for the
-    instrument ``OUTP:SYNC``, ``OUTP:SYNC:SOUR``, ``OUTP:TRIG:SLOP/SOUR``. A numeric query
-    with ``MIN``/``MAX`` (``FREQ? MAX``) answers the limit; ``*TRG`` counts a trigger
-    and calls ``world.trigger()``; ``*OPC?`` answers 1 (``*WAI`` returns at once).
+    instrument ``OUTP:SYNC``, ``OUTP:SYNC:SOUR``, ``OUTP:TRIG:SLOP/SOUR``. Amplitude and offset
+    are interlocked against the output's range (50 ohm: |offset| + Vpp/2 <= 5 V; -221 beyond
+    it). A numeric query with ``MIN``/``MAX`` (``FREQ? MAX``) answers the limit; ``*TRG``
+    counts a trigger and calls ``world.trigger()``; ``*OPC?`` answers 1 (``*WAI`` returns at once).
 
     Numbers are answered in the 33500 style (``+1.000000000000000E+03``); ``FUNC:ARB?``
     answers the quoted name as SCPI string data. Out-of-range values are refused with
     ``-222`` (the setting keeps its value). Not simulated: the real ``*TRG`` acts only with
-    ``TRIG:SOUR BUS`` (here every ``*TRG`` reaches the world; the source is stored), and
-    amplitude/offset interlocks.
+    ``TRIG:SOUR BUS`` (here every ``*TRG`` reaches the world; the source is stored).
     """
 
     name = "Agilent33500"
@@ -91,14 +91,18 @@ class Agilent33500Model(ScpiModel):
             raise CommandError(-114, f"Header suffix out of range;channel {n}")
         return self.state.generator.channels[n]
 
-    def field(self, attr: str, parse: Callable[[str], Any], fmt: Callable[[Any], str], node: str = "SOUR"):
+    def field(self, attr: str, parse: Callable[[str], Any], fmt: Callable[[Any], str], node: str = "SOUR",
+              check: Callable[[GeneratorChannelState, str, Any], None] | None = None):
         def handler(call: Call):
             c = self.ch(call, node)
             if call.query:
                 if call.args:  # FREQ? MIN / FREQ? MAX: the limit (the parser maps MIN/MAX)
                     return fmt(parse(call.one(attr)))
                 return fmt(getattr(c, attr))
-            setattr(c, attr, parse(call.one(attr)))
+            value = parse(call.one(attr))
+            if check is not None:
+                check(c, attr, value)
+            setattr(c, attr, value)
             return None
 
         return handler
@@ -139,9 +143,10 @@ class Agilent33500Model(ScpiModel):
         self.add(S + "FUNCtion", self.field("shape", self.kw("FUNC", _SHAPES), str))
         self.add(S + "FREQuency", self.field("frequency", self.num("FREQ", 1e-6, self.max_frequency, 1e3), _sci))
         self.add(S + "FREQuency MODE", self.register("FREQ:MODE", "CW", self._freq_mode))
-        self.add(S + "VOLTage", self.field("amplitude", self.num("VOLT", 1e-3, 10.0, 0.1), _sci))
+        self.add(S + "VOLTage", self.field("amplitude", self.num("VOLT", 1e-3, 10.0, 0.1), _sci, check=self._interlock))
         self.add(S + "VOLTage UNIT", self.register("VOLT:UNIT", "VPP", self.kw("VOLT:UNIT", ("VPP", "VRMS", "DBM"))))
-        self.add(S + "VOLTage OFFSet", self.field("offset", self.num("VOLT:OFFS", -5.0, 5.0, 0.0), _sci))
+        self.add(S + "VOLTage OFFSet", self.field("offset", self.num("VOLT:OFFS", -5.0, 5.0, 0.0), _sci,
+                                                  check=self._interlock))
         self.add(S + "VOLTage HIGH", self._level(high=True))
         self.add(S + "VOLTage LOW", self._level(high=False))
         self.add(S + "PHASe", self.field("phase", self.num("PHAS", -360.0, 360.0, 0.0), _sci))
@@ -228,6 +233,21 @@ class Agilent33500Model(ScpiModel):
         return handler
 
     # -- special handlers ----------------------------------------------------------------------
+    @staticmethod
+    def _interlock(c: GeneratorChannelState, attr: str, value: float) -> None:
+        """Amplitude and offset share the output's range: |offset| + Vpp/2 <= 10 V x R/(R + 50 ohm)
+        for the load setting R (5 V into 50 ohm, 10 V into high Z); a setting beyond it is a
+        settings conflict (-221) and changes nothing. Checked in Vpp only."""
+        if c.registers.get("VOLT:UNIT", "VPP") != "VPP":
+            return
+        amplitude = value if attr == "amplitude" else c.amplitude
+        offset = value if attr == "offset" else c.offset
+        load = float(c.registers.get("OUTP:LOAD", "50.0"))
+        limit = 10.0 if load >= INFINITE else 10.0 * load / (load + 50.0)
+        if abs(offset) + amplitude / 2 > limit + 1e-9:
+            raise CommandError(-221, f"Settings conflict;|offset| + amplitude/2 = {abs(offset) + amplitude / 2:g} V "
+                                     f"exceeds {limit:g} V at a {load:g} ohm load")
+
     @staticmethod
     def _freq_mode(text: str) -> str:
         mode = _keyword(text, ("CW", "FIXed", "SWEep", "LIST"), "FREQ:MODE")
