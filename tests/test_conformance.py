@@ -322,7 +322,9 @@ def test_esp300_manual_queries_and_its_cr_terminator(served):
     _, line = served(model)
     check_table(line, [("*IDN?", r"ESP300 Version [\d.]+ .*"), ("VE?", r"ESP300 Version .*"), ("TE?", "0"),
                        ("1TP", FLOAT), ("1MO?", "[01]"), ("1MD?", "[01]"), ("1SL?", FLOAT), ("1SR?", FLOAT),
-                       ("1SN?", r"\d{1,2}"), ("1VA?", FLOAT), ("1AC?", FLOAT), ("1DP?", FLOAT), ("TB?", r"0, 0, .*")])
+                       ("1SN?", r"\d{1,2}"), ("1VA?", FLOAT), ("1AC?", FLOAT), ("1DP?", FLOAT), ("TB?", r"0, 0, .*"),
+                       ("2TH", FLOAT), ("2TV", FLOAT), ("3ID?", r"[\w.-]+, \w+"), ("1VU?", FLOAT), ("1AU?", FLOAT),
+                       ("1BA?", FLOAT), ("1FE?", FLOAT), ("1SU?", FLOAT), ("TS", "@"), ("TX", "@")])
     line.send("1MO", end=b"\r")  # the ESP300's own terminator
     assert line.ask("1MO?", end=b"\r") == "1"
     line.send("*RST")

@@ -36,8 +36,10 @@ class ESP300Model(DialectModel):
     a query without ``?``), ``{n}DP?``, ``{n}MD?``, ``{n}MO``/``{n}MF``/``{n}MO?``,
     ``{n}WS`` (moves complete at once here), ``{n}ST``, ``{n}OR`` (home: position 0),
     ``{n}DH``, ``{n}SL``/``{n}SR`` (limits), ``{n}SN`` (units code), ``{n}VA``/``{n}AC``/
-    ``{n}AG`` (stored), ``TE?`` (error code, queue of 10, 0 when empty), ``TB?``,
-    ``VE?``, ``*IDN?``, ``*RST``.
+    ``{n}AG``, ``{n}VU``, ``{n}AU``, ``{n}BA``, ``{n}FE``, ``{n}SU``, ``{n}OH``, ``{n}JH``
+    (stored), ``{n}TH`` (target position), ``{n}TV`` (velocity, 0: moves complete at once),
+    ``{n}ID?`` (stage), ``TE?`` (error code, queue of 10, 0 when empty), ``TB?``,
+    ``TS``/``TX`` (status, activity: ``@``, none), ``AB``, ``RS``, ``VE?``, ``*IDN?``, ``*RST``.
 
     pymeasure's ``ESP300`` uses ``SCPIUnknownMixin``, and ``ESP300.shutdown()`` reads every
     property first (``*OPC?``, ``TE?``, ``*IDN?``, ``SYST:ERR?``, ``*OPT?``, ``*STB?``). A
@@ -71,10 +73,16 @@ class ESP300Model(DialectModel):
         if not m:
             raise Unrecognised(6, "COMMAND DOES NOT EXIST")
         axis_text, name, query, arg = m.group(1), m.group(2).upper(), bool(m.group(3)), m.group(4).strip()
-        if name in ("TE", "TB", "VE"):
-            if axis_text or not query:
+        if name in ("TE", "TB", "VE", "TS", "TX"):
+            if axis_text or not (query or name in ("TS", "TX")):
                 raise Unrecognised(6, "COMMAND DOES NOT EXIST")
             return self._controller_query(name)
+        if name in ("AB", "RS"):  # abort motion / reset the controller: no axis, no reply
+            if axis_text or query or arg:
+                raise Unrecognised(6, "COMMAND DOES NOT EXIST")
+            if name == "RS":
+                self._scpi_accommodation("*RST")
+            return None
         handler = getattr(self, "_ax_" + name, None)
         if handler is None:
             raise Unrecognised(6, "COMMAND DOES NOT EXIST")
@@ -110,6 +118,10 @@ class ESP300Model(DialectModel):
     def _controller_query(self, name: str) -> str:
         if name == "VE":
             return self.idn
+        if name == "TS":  # controller status: bit n-1 set while axis n moves ("@" = none moving)
+            return "@"
+        if name == "TX":  # controller activity: program, wait, ... none here
+            return "@"
         code = self.errors.popleft() if self.errors else 0
         if name == "TE":
             return str(code)
@@ -233,6 +245,40 @@ class ESP300Model(DialectModel):
         if not lo <= v <= hi:
             raise EspError(7)
         regs[key] = repr(v)
+
+    def _ax_TH(self, axis, query, arg):
+        """Target (desired) position, a query without ``?`` like ``TP``."""
+        ax = self.state.stage[axis]
+        return f"{float(registers_of(ax).get('DP', repr(ax.position))):.6f}"
+
+    def _ax_TV(self, axis, query, arg):
+        return "0.000000"  # actual velocity: moves complete at once
+
+    def _ax_ID(self, axis, query, arg):
+        if not query:
+            raise EspError(6)
+        return f"ILS100CC, {axis:02d}SIM0000"  # the stage model and serial the ESP300 reads from the stage
+
+    def _ax_VU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "VU", "2.0", 0.0, 1000.0)
+
+    def _ax_AU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "AU", "16.0", 0.0, 10000.0)
+
+    def _ax_BA(self, axis, query, arg):
+        return self._stored(axis, query, arg, "BA", "0.0", 0.0, 10.0)
+
+    def _ax_FE(self, axis, query, arg):
+        return self._stored(axis, query, arg, "FE", "0.05", 0.0, 100.0)
+
+    def _ax_SU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "SU", "0.0001", 1e-9, 1.0)
+
+    def _ax_OH(self, axis, query, arg):
+        return self._stored(axis, query, arg, "OH", "1.0", 0.0, 1000.0)
+
+    def _ax_JH(self, axis, query, arg):
+        return self._stored(axis, query, arg, "JH", "1.0", 0.0, 1000.0)
 
     def _ax_VA(self, axis, query, arg):
         return self._stored(axis, query, arg, "VA", "1.0", 0.0, 1000.0)
