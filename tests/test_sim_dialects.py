@@ -699,3 +699,12 @@ def test_fault_garbage_is_a_parse_error_in_the_driver(bench):
         float(reading)
     assert ls.output_1.setpoint == 0.0
     assert server.stats.snapshot()["garbled"] == 1 and server2.stats.snapshot()["garbled"] == 1
+
+
+def test_esp300_reset_is_a_command_not_an_error():
+    state = BenchState()
+    model = ESP300Model(state, StaticWorld(state))
+    state.stage[1].enabled = True
+    assert model.handle("*RST") == []
+    assert list(model.unrecognised) == [] and model.handle("TE?") == [b"0\n"]
+    assert state.stage[1].enabled is False

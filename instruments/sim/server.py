@@ -2,8 +2,9 @@
 
 A :class:`SimServer` accepts raw-socket connections (``TCPIP0::127.0.0.1::<port>::SOCKET``
 for pyvisa-py), splits the byte stream into messages on ``\\n`` (an optional ``\\r`` before it
-is dropped), hands each message to its dialect model (``corrlab.instruments.sim.models``) and sends
-back whatever the model answers, as the model frames it (text replies carry the model's
+is dropped; a model with ``cr_terminates``, the ESP300, also ends a message on a CR alone, its
+native terminator), hands each message to its dialect model (``corrlab.instruments.sim.models``)
+and sends back whatever the model answers, as the model frames it (text replies carry the model's
 terminator; binary replies such as the SR830 ``TRCB?`` go out exactly as produced, with
 ``sendall`` and no extra copy). Each connection has its own daemon thread; the model
 serialises access to the shared bench state.
@@ -495,6 +496,7 @@ class SimServer:
     def _serve(self, conn: socket.socket) -> None:
         buf = bytearray()
         scanned = 0
+        cr_terminates = bool(getattr(self.model, "cr_terminates", False))
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while not self._stop.is_set():
@@ -510,6 +512,8 @@ class SimServer:
                     return
                 if not data:
                     return  # the client closed
+                if cr_terminates:  # CR, LF and CR+LF all end a message (empty ones are skipped)
+                    data = data.replace(b"\r", b"\n")
                 buf += data
                 while True:
                     i = buf.find(b"\n", scanned)

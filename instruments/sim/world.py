@@ -152,13 +152,19 @@ class OscillatorWorld:
         "leak_v": 0.0,  # B's output offset proportional to cos(theta_A)
         "temperature_noise_k": 0.004,
         "bath_temperature_k": 295.0,  # what the thermometer reads with the heater off
+        # the highest temperature each LakeShore heater range (low, medium, high) can hold:
+        # a setpoint above it is not reached, the sample stays at the range's limit
+        "heater_reach_low_k": 10.0,
+        "heater_reach_medium_k": 100.0,
+        "heater_reach_high_k": 1000.0,
         "optimal_separation_mm": 0.0,
         "alignment_width_um": 10.0,
         "env_coherence": 0.25,
         "env_noise_factor": 1.5,
         "crosstalk_closed": 0.3,
         "crosstalk_open": 1.0e-5,
-        "lockin_noise_v": 2.0e-8,
+        "lockin_noise_v": 2.0e-8,  # rms of a spot reading's noise at lockin_noise_enbw_hz
+        "lockin_noise_enbw_hz": 1250.0,  # the bandwidth of 100 us at 12 dB/oct (the protocols' default)
     }
     EXTRA_DEFAULTS: dict[str, float] = {}  # parameters of a subclass's own physics
 
@@ -206,11 +212,15 @@ class OscillatorWorld:
         return float(self.true_temperature() + noise + self.excursion_offset(i))
 
     def true_temperature(self) -> float:
-        """The material's temperature: the setpoint plus drift, or the bath with the heater off."""
+        """The material's temperature: the setpoint plus drift, or the bath with the heater off;
+        a heater range holds at most its reach (``heater_reach_<range>_k``), so a setpoint above
+        it leaves the sample at the reach."""
         th = self.state.thermal
-        if th.heater_range.get(1, 0) == 0:
+        heater_range = th.heater_range.get(1, 0)
+        if heater_range == 0:
             return float(self.p["bath_temperature_k"])
-        return float(th.setpoint.get(1, 0.0) + self.drift_offset_k())
+        reach = self.p[("heater_reach_low_k", "heater_reach_medium_k", "heater_reach_high_k")[min(heater_range, 3) - 1]]
+        return float(min(th.setpoint.get(1, 0.0), reach) + self.drift_offset_k())
 
     def drift_offset_k(self) -> float:
         """The slow drift at this trial: a sinusoid plus a seeded slow random component."""
@@ -261,9 +271,17 @@ class OscillatorWorld:
             if abs(ch1.frequency - li.frequency) < 1.0 / (2 * math.pi * tau) + 1e-9:
                 ratio = self.p["crosstalk_closed"] if MEDIATOR_CHANNEL in self.state.relay.closed else self.p["crosstalk_open"]
                 signal = ratio * ch1.amplitude / (2 * math.sqrt(2))  # Vpp -> Vrms
-        n = self.p["lockin_noise_v"] * self.rng("spot", side, self.ctx.temperature_reads).standard_normal(2)
+        n = self.lockin_noise_rms(side) * self.rng("spot", side, self.ctx.temperature_reads).standard_normal(2)
         theta = math.radians(li.phase_deg)
         return float(signal * math.cos(theta) + n[0]), float(-signal * math.sin(theta) + n[1])
+
+    def lockin_noise_rms(self, side: str) -> float:
+        """The rms noise of a spot reading: white noise through the output filter, so it scales
+        with the square root of the filter's equivalent noise bandwidth (time constant, slope)."""
+        li = self.state.lockins[side]
+        enbw = enbw_hz(li.time_constant_index, li.filter_slope_index)
+        ratio = enbw / self.p["lockin_noise_enbw_hz"]
+        return self.p["lockin_noise_v"] * (1.0 if abs(ratio - 1.0) < 1e-9 else math.sqrt(ratio))
 
     # -- the record ---------------------------------------------------------------------
     def record_geometry(self) -> dict[str, float]:
@@ -449,3 +467,12 @@ SR830_TIME_CONSTANTS = [
 
 def time_constant_s(index: int) -> float:
     return SR830_TIME_CONSTANTS[max(0, min(int(index), len(SR830_TIME_CONSTANTS) - 1))]
+
+
+#: equivalent noise bandwidth x time constant of the SR830's output filter, by slope index
+#: (6, 12, 18, 24 dB/oct): 1/4, 1/8, 3/32, 5/64 (SR830 manual, "Noise measurements")
+ENBW_TIMES_TAU = (1 / 4, 1 / 8, 3 / 32, 5 / 64)
+
+
+def enbw_hz(time_constant_index: int, filter_slope_index: int) -> float:
+    return ENBW_TIMES_TAU[max(0, min(int(filter_slope_index), 3))] / time_constant_s(time_constant_index)

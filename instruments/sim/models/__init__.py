@@ -11,6 +11,12 @@ pymeasure 0.16 drivers:
   ``AUXV1,1.500000;``) are ignored. Replies of several queries in one message are joined
   with ``;`` and end with one terminator (``terminator``: ``\\n``, LakeShore ``\\r\\n``).
   Binary replies (SR830 ``TRCB?``, digitizer blocks) go out as produced.
+* Grammar, as the manuals give it: headers in any case; SCPI short and long forms
+  (``FREQ``/``FREQuency``), optional nodes and numeric suffixes (``SOUR1:FREQ`` = ``FREQ``);
+  after ``;`` a SCPI header without a leading ``:`` continues at the previous command's level
+  (``SOUR2:FREQ 1e3;VOLT 1`` sets SOUR2:VOLT); whitespace where the manuals allow it (the SR830
+  and LakeShore take ``SRAT ?``, ``DDEF ? 1``, ``KRDG ? A``); the ESP300 also ends a message on
+  a CR alone (its native terminator).
 * Settings live in the :class:`~corrlab.instruments.sim.state.BenchState` (``registers`` dicts for
   the settings the physics does not need), so a getter returns what a setter stored, also
   across reconnects. Measured values come from the World.

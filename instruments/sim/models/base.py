@@ -134,6 +134,8 @@ class DialectModel:
     name = ""
     terminator = b"\n"
     idn = ""
+    #: a CR alone also ends a message (the ESP300's native terminator); else only LF does
+    cr_terminates = False
 
     def __init__(self, state: BenchState, world):
         if world is not None and getattr(world, "state", state) is not state:
@@ -148,6 +150,7 @@ class DialectModel:
         out: list[bytes | memoryview] = []
         text: list[str] = []
         with self.state.lock:
+            self.begin_message()
             for command in split_commands(message):
                 try:
                     reply = self.execute(command)
@@ -173,6 +176,9 @@ class DialectModel:
         if text:
             out.append(";".join(text).encode("ascii") + self.terminator)
         return out
+
+    def begin_message(self) -> None:
+        """A new message starts (SCPI: the header path goes back to the root)."""
 
     def execute(self, command: str) -> str | Binary | None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from corrlab.errors import PlanError
 from corrlab.instruments.sim.models.base import (
     CommandError, Unrecognised, _bad_data, _illegal, _out_of_range, _to_float, _to_int, reset_dataclass,
 )
@@ -13,7 +14,20 @@ from corrlab.instruments.sim.models.scpi import Call, ScpiModel, _boolean, _keyw
 from corrlab.instruments.sim.state import GeneratorChannelState
 
 
+#: the models of the series this simulator presents (``*IDN?``): vendor, channels, top frequency
+SERIES: dict[str, tuple[str, int, float]] = {
+    "33521A": ("Agilent Technologies", 1, 30e6), "33522A": ("Agilent Technologies", 2, 30e6),
+    "33509B": ("Keysight Technologies", 1, 20e6), "33510B": ("Keysight Technologies", 2, 20e6),
+    "33511B": ("Keysight Technologies", 1, 20e6), "33512B": ("Keysight Technologies", 2, 20e6),
+    "33521B": ("Keysight Technologies", 1, 30e6), "33522B": ("Keysight Technologies", 2, 30e6),
+    "33611A": ("Keysight Technologies", 1, 80e6), "33612A": ("Keysight Technologies", 2, 80e6),
+    "33621A": ("Keysight Technologies", 1, 120e6), "33622A": ("Keysight Technologies", 2, 120e6),
+}
+INFINITE = 9.9e37  # SCPI's INFinity, as the 33500 answers it
+_INF_CYCLES = int(INFINITE)  # BURS:NCYC INF, kept in the integer field
+
 _SHAPES = ("SINusoid", "SQUare", "TRIangle", "RAMP", "PULSe", "PRBS", "NOISe", "ARB", "DC")
+_SLOPES = ("POSitive", "NEGative")
 _ARB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,11}$")
 _ARB_MIN_POINTS = 8
 _ARB_MAX_POINTS = 65_536  # per waveform without the MEM option
@@ -21,7 +35,10 @@ _VOLATILE_POINTS = 1_048_576  # volatile memory per channel
 
 
 class Agilent33500Model(ScpiModel):
-    """Agilent/Keysight 33522 two-channel generator (channel 1 = side A, 2 = side B).
+    """Agilent/Keysight 33500-series generator (channel 1 = side A, 2 = side B), presenting
+    the model ``model`` of :data:`SERIES` in ``*IDN?`` (default 33522A; e.g. ``33522B`` for
+    clients that pick their channel count and limits from the model), with that model's
+    channel count (``SOUR2`` on a one-channel model: -114) and top frequency.
 
     Serves the instrument-level forms (``FUNC``, ``FREQ`` ... act on channel 1) and the
     channel forms (``SOUR{ch}:...``, ``OUTP{ch}``) of everything ``Agilent33500`` and
@@ -30,19 +47,30 @@ class Agilent33500Model(ScpiModel):
     cycles, arb selection/advance/filter/sample rate, ``DATA:VOL:CLE``, ``DATA:ARB:DAC``
     (name, 8-65536 values in [-32767, 32767]) and ``DATA:ARB`` (floats in [-1, 1], stored as
     DAC values) into the channel's volatile memory, ``DATA:VOL:CAT?``, ``TRIG:SOUR``,
-    ``OUTP:TRIG``, ``PHAS:SYNC``, ``DISP:TEXT``, ``SYST:BEEP``; ``*TRG`` counts a trigger
-    and calls ``world.trigger()``; ``*OPC?`` answers 1 (``*WAI`` returns at once).
+    ``OUTP:TRIG``, ``PHAS:SYNC``, ``DISP:TEXT``, ``SYST:BEEP``; per channel also
+    ``FREQ:MODE``, ``TRIG{ch}:SOUR/SLOP/COUN/DEL/TIM/LEV``, ``OUTP{ch}:POL``,
+    ``OUTP{ch}:SYNC:MODE/POL``, ``BURS:PHAS``, ``BURS:GATE:POL``, ``BURS:NCYC INF``; for the
+    instrument ``OUTP:SYNC``, ``OUTP:SYNC:SOUR``, ``OUTP:TRIG:SLOP/SOUR``. Amplitude and offset
+    are interlocked against the output's range (50 ohm: |offset| + Vpp/2 <= 5 V; -221 beyond
+    it). A numeric query with ``MIN``/``MAX`` (``FREQ? MAX``) answers the limit; ``*TRG``
+    counts a trigger and calls ``world.trigger()``; ``*OPC?`` answers 1 (``*WAI`` returns at once).
 
     Numbers are answered in the 33500 style (``+1.000000000000000E+03``); ``FUNC:ARB?``
     answers the quoted name as SCPI string data. Out-of-range values are refused with
     ``-222`` (the setting keeps its value). Not simulated: the real ``*TRG`` acts only with
-    ``TRIG:SOUR BUS`` (here every ``*TRG`` reaches the world; the source is stored), and
-    amplitude/offset interlocks.
+    ``TRIG:SOUR BUS`` (here every ``*TRG`` reaches the world; the source is stored).
     """
 
     name = "Agilent33500"
     terminator = b"\n"
-    idn = "Agilent Technologies,33522A,SIM0000001,2.03-1.19-2.00-52-00"
+
+    def __init__(self, state, world, model: str = "33522A"):
+        if model not in SERIES:
+            raise PlanError(f"Agilent33500Model: model must be one of {', '.join(SERIES)}; got {model!r}")
+        self.model = model
+        vendor, self.n_channels, self.max_frequency = SERIES[model]
+        self.idn = f"{vendor},{model},SIM0000001,2.03-1.19-2.00-52-00"
+        super().__init__(state, world)
 
     def scpi_registers(self) -> dict[str, str]:
         return self.state.generator.channels[1].registers
@@ -59,16 +87,22 @@ class Agilent33500Model(ScpiModel):
     # -- helpers ----------------------------------------------------------------------------
     def ch(self, call: Call, node: str = "SOUR") -> GeneratorChannelState:
         n = call.sfx.get(node, 1)
-        if n not in self.state.generator.channels:
+        if n not in self.state.generator.channels or n > self.n_channels:
             raise CommandError(-114, f"Header suffix out of range;channel {n}")
         return self.state.generator.channels[n]
 
-    def field(self, attr: str, parse: Callable[[str], Any], fmt: Callable[[Any], str], node: str = "SOUR"):
+    def field(self, attr: str, parse: Callable[[str], Any], fmt: Callable[[Any], str], node: str = "SOUR",
+              check: Callable[[GeneratorChannelState, str, Any], None] | None = None):
         def handler(call: Call):
             c = self.ch(call, node)
             if call.query:
+                if call.args:  # FREQ? MIN / FREQ? MAX: the limit (the parser maps MIN/MAX)
+                    return fmt(parse(call.one(attr)))
                 return fmt(getattr(c, attr))
-            setattr(c, attr, parse(call.one(attr)))
+            value = parse(call.one(attr))
+            if check is not None:
+                check(c, attr, value)
+            setattr(c, attr, value)
             return None
 
         return handler
@@ -78,6 +112,8 @@ class Agilent33500Model(ScpiModel):
         def handler(call: Call):
             c = self.ch(call, node)
             if call.query:
+                if call.args:
+                    return fmt(parse(call.one(key)))
                 return fmt(c.registers.get(key, default))
             c.registers[key] = parse(call.one(key))
             return None
@@ -105,10 +141,12 @@ class Agilent33500Model(ScpiModel):
         S = "[SOURce#] "
         bool_fmt = lambda v: "1" if v else "0"  # noqa: E731
         self.add(S + "FUNCtion", self.field("shape", self.kw("FUNC", _SHAPES), str))
-        self.add(S + "FREQuency", self.field("frequency", self.num("FREQ", 1e-6, 30e6, 1e3), _sci))
-        self.add(S + "VOLTage", self.field("amplitude", self.num("VOLT", 1e-3, 10.0, 0.1), _sci))
+        self.add(S + "FREQuency", self.field("frequency", self.num("FREQ", 1e-6, self.max_frequency, 1e3), _sci))
+        self.add(S + "FREQuency MODE", self.register("FREQ:MODE", "CW", self._freq_mode))
+        self.add(S + "VOLTage", self.field("amplitude", self.num("VOLT", 1e-3, 10.0, 0.1), _sci, check=self._interlock))
         self.add(S + "VOLTage UNIT", self.register("VOLT:UNIT", "VPP", self.kw("VOLT:UNIT", ("VPP", "VRMS", "DBM"))))
-        self.add(S + "VOLTage OFFSet", self.field("offset", self.num("VOLT:OFFS", -5.0, 5.0, 0.0), _sci))
+        self.add(S + "VOLTage OFFSet", self.field("offset", self.num("VOLT:OFFS", -5.0, 5.0, 0.0), _sci,
+                                                  check=self._interlock))
         self.add(S + "VOLTage HIGH", self._level(high=True))
         self.add(S + "VOLTage LOW", self._level(high=False))
         self.add(S + "PHASe", self.field("phase", self.num("PHAS", -360.0, 360.0, 0.0), _sci))
@@ -128,12 +166,28 @@ class Agilent33500Model(ScpiModel):
                  self.register("FUNC:PULS:TRAN", "1e-08", self.num_reg("FUNC:PULS:TRAN", 8.4e-9, 1e-6, 1e-8), self.sci_reg))
         self.add("OUTPut#", self.field("output", lambda t: _boolean(t, "OUTP"), bool_fmt, node="OUTP"))
         self.add("OUTPut# LOAD", self.register("OUTP:LOAD", "50.0", self._load, self._load_fmt, node="OUTP"))
-        self.add("OUTPut TRIGger", self.register("OUTP:TRIG", "0", lambda t: "1" if _boolean(t, "OUTP:TRIG") else "0"))
+        self.add("OUTPut# POLarity", self.register("OUTP:POL", "NORM", self.kw("OUTP:POL", ("NORMal", "INVerted")),
+                                                   node="OUTP"))
+        self.add("OUTPut TRIGger", self.register("OUTP:TRIG", "0", self.onoff("OUTP:TRIG")))
+        self.add("OUTPut TRIGger SLOPe", self.register("OUTP:TRIG:SLOP", "POS", self.kw("OUTP:TRIG:SLOP", _SLOPES)))
+        self.add("OUTPut TRIGger SOURce", self.register("OUTP:TRIG:SOUR", "CH1", self.kw("OUTP:TRIG:SOUR", self._chans())))
+        self.add("OUTPut SYNC [STATe]", self.instrument_register("OUTP:SYNC", "1", self.onoff("OUTP:SYNC")))
+        self.add("OUTPut SYNC SOURce", self.instrument_register("OUTP:SYNC:SOUR", "CH1",
+                                                                self.kw("OUTP:SYNC:SOUR", self._chans())))
+        self.add("OUTPut# SYNC MODE", self.register("OUTP:SYNC:MODE", "NORM",
+                                                    self.kw("OUTP:SYNC:MODE", ("NORMal", "CARRier", "MARKer")), node="OUTP"))
+        self.add("OUTPut# SYNC POLarity", self.register("OUTP:SYNC:POL", "NORM",
+                                                        self.kw("OUTP:SYNC:POL", ("NORMal", "INVerted")), node="OUTP"))
         self.add(S + "BURSt STATe", self.field("burst_state", lambda t: _boolean(t, "BURS:STAT"), bool_fmt))
         self.add(S + "BURSt MODE", self.register("BURS:MODE", "TRIG", self.kw("BURS:MODE", ("TRIGgered", "GATed"))))
         self.add(S + "BURSt INTernal PERiod",
                  self.register("BURS:INT:PER", "0.01", self.num_reg("BURS:INT:PER", 1e-6, 8000.0, 0.01), self.sci_reg))
-        self.add(S + "BURSt NCYCles", self.field("burst_ncycles", self._ncycles, lambda v: _sci(float(v))))
+        self.add(S + "BURSt NCYCles", self.field("burst_ncycles", self._ncycles,
+                                                        lambda v: _sci(INFINITE if v == _INF_CYCLES else float(v))))
+        self.add(S + "BURSt PHASe",
+                 self.register("BURS:PHAS", "0.0", self.num_reg("BURS:PHAS", -360.0, 360.0, 0.0), self.sci_reg))
+        self.add(S + "BURSt GATE POLarity",
+                 self.register("BURS:GATE:POL", "NORM", self.kw("BURS:GATE:POL", ("NORMal", "INVerted"))))
         self.add(S + "FUNCtion ARBitrary", self._arb_select)
         self.add(S + "FUNCtion ARBitrary ADVance",
                  self.register("FUNC:ARB:ADV", "SRAT", self.kw("FUNC:ARB:ADV", ("TRIGger", "SRATe"))))
@@ -148,11 +202,66 @@ class Agilent33500Model(ScpiModel):
         self.add("TRIGger# SOURce", self.register("TRIG:SOUR", "IMM",
                                                   self.kw("TRIG:SOUR", ("IMMediate", "EXTernal", "TIMer", "BUS")),
                                                   node="TRIG"))
+        self.add("TRIGger# SLOPe", self.register("TRIG:SLOP", "POS", self.kw("TRIG:SLOP", _SLOPES), node="TRIG"))
+        self.add("TRIGger# COUNt", self.register("TRIG:COUN", "1.0", self._trigger_count, self.sci_reg, node="TRIG"))
+        self.add("TRIGger# DELay",
+                 self.register("TRIG:DEL", "0.0", self.num_reg("TRIG:DEL", 0.0, 1000.0, 0.0), self.sci_reg, node="TRIG"))
+        self.add("TRIGger# TIMer",
+                 self.register("TRIG:TIM", "0.001", self.num_reg("TRIG:TIM", 1e-6, 8000.0, 1e-3), self.sci_reg, node="TRIG"))
+        self.add("TRIGger# LEVel",
+                 self.register("TRIG:LEV", "1.0", self.num_reg("TRIG:LEV", 0.9, 3.8, 1.0), self.sci_reg, node="TRIG"))
         self.add("DISPlay TEXT", self._display_text)
         self.add("DISPlay TEXT CLEar", self._display_clear)
         self.add("SYSTem BEEPer [IMMediate]", self._beep)
 
+    def onoff(self, what: str) -> Callable[[str], str]:
+        return lambda text: "1" if _boolean(text, what) else "0"
+
+    def _chans(self) -> tuple[str, ...]:
+        return tuple(f"CH{n}" for n in range(1, self.n_channels + 1))
+
+    def instrument_register(self, key: str, default: str, parse: Callable[[str], str]):
+        """A setting of the instrument, not of a channel (kept with channel 1's registers)."""
+
+        def handler(call: Call):
+            regs = self.scpi_registers()
+            if call.query:
+                return regs.get(key, default)
+            regs[key] = parse(call.one(key))
+            return None
+
+        return handler
+
     # -- special handlers ----------------------------------------------------------------------
+    @staticmethod
+    def _interlock(c: GeneratorChannelState, attr: str, value: float) -> None:
+        """Amplitude and offset share the output's range: |offset| + Vpp/2 <= 10 V x R/(R + 50 ohm)
+        for the load setting R (5 V into 50 ohm, 10 V into high Z); a setting beyond it is a
+        settings conflict (-221) and changes nothing. Checked in Vpp only."""
+        if c.registers.get("VOLT:UNIT", "VPP") != "VPP":
+            return
+        amplitude = value if attr == "amplitude" else c.amplitude
+        offset = value if attr == "offset" else c.offset
+        load = float(c.registers.get("OUTP:LOAD", "50.0"))
+        limit = 10.0 if load >= INFINITE else 10.0 * load / (load + 50.0)
+        if abs(offset) + amplitude / 2 > limit + 1e-9:
+            raise CommandError(-221, f"Settings conflict;|offset| + amplitude/2 = {abs(offset) + amplitude / 2:g} V "
+                                     f"exceeds {limit:g} V at a {load:g} ohm load")
+
+    @staticmethod
+    def _freq_mode(text: str) -> str:
+        mode = _keyword(text, ("CW", "FIXed", "SWEep", "LIST"), "FREQ:MODE")
+        return "CW" if mode == "FIX" else mode  # FIXed is CW's synonym; the query answers CW
+
+    @staticmethod
+    def _trigger_count(text: str) -> str:
+        if text.strip().upper() in ("INF", "INFINITY"):
+            return repr(INFINITE)
+        value = _number(text, "TRIG:COUN", 1, 1_000_000, 1)
+        if not float(value).is_integer():
+            raise _bad_data(f"TRIG:COUN {text!r} is not an integer")
+        return repr(float(value))
+
     def _level(self, *, high: bool):
         def handler(call: Call):
             c = self.ch(call)
@@ -195,6 +304,8 @@ class Agilent33500Model(ScpiModel):
 
     @staticmethod
     def _ncycles(text: str) -> int:
+        if text.strip().upper() in ("INF", "INFINITY"):
+            return _INF_CYCLES
         value = _number(text, "BURS:NCYC", 1, 100_000_000, 1)
         if not float(value).is_integer():
             raise _bad_data(f"BURS:NCYC {text!r} is not an integer")

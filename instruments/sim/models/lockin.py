@@ -59,7 +59,8 @@ class SR830Model(StatusMixin, DialectModel):
     the injected ``clock`` at the SRAT rate (first point at start; ``STRD`` starts 0.5 s
     late); in trigger mode (SRAT 14) one point per ``TRIG``. Each point is a World reading.
 
-    Not simulated: the X/Y noise displays (DDEF j=2 reads 0), the offset/expand applied to
+    The time constant and slope filter the outputs in the world (the record, the test tone's
+    bandwidth, the spot readings' noise). Not simulated: the X/Y noise displays (DDEF j=2 reads 0), the offset/expand applied to
     the outputs (OEXP is stored only), aux inputs unless the world has ``aux_input(side, i)``.
     An output above the sensitivity's full scale sets LIAS bit 2 (output overload), which
     ``is_out_of_range()`` reads. ERRS stays 0: the SR830 reports hardware faults there.
@@ -96,7 +97,7 @@ class SR830Model(StatusMixin, DialectModel):
         self.status_or("ESR", err.esr_bit)
 
     # -- parsing --------------------------------------------------------------------------
-    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]{4})(\?)?\s*(.*)$")
+    _CMD = re.compile(r"^(\*[A-Za-z]{3}|[A-Za-z]{4})\s*(\?)?\s*(.*)$")  # the manual allows "SRAT ?"
 
     def execute(self, command: str) -> str | Binary | None:
         m = self._CMD.match(command)
@@ -193,6 +194,21 @@ class SR830Model(StatusMixin, DialectModel):
         if ch not in (1, 2) or not 0 <= j <= 4 or not 0 <= k <= 2:
             raise _out_of_range(f"DDEF {ch},{j},{k}")
         self.li.registers[f"DDEF{ch}"] = f"{j},{k}"
+        return None
+
+    def _cmd_FPOP(self, query, args):
+        """Front-panel BNC source: ``FPOP i,j`` (i = 1 CH1: j 0 display / 1 X; i = 2 CH2: 0 display / 1 Y)."""
+        if query:
+            self._arity(args, 1)
+            ch = _to_int(args[0], "FPOP channel")
+            if ch not in (1, 2):
+                raise _out_of_range(f"FPOP channel {ch}")
+            return self.li.registers.get(f"FPOP{ch}", "1")
+        self._arity(args, 2)
+        ch, j = (_to_int(a, "FPOP") for a in args)
+        if ch not in (1, 2) or j not in (0, 1):
+            raise _out_of_range(f"FPOP {ch},{j}")
+        self.li.registers[f"FPOP{ch}"] = str(j)
         return None
 
     def _cmd_AUXV(self, query, args):

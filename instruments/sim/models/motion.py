@@ -36,8 +36,10 @@ class ESP300Model(DialectModel):
     a query without ``?``), ``{n}DP?``, ``{n}MD?``, ``{n}MO``/``{n}MF``/``{n}MO?``,
     ``{n}WS`` (moves complete at once here), ``{n}ST``, ``{n}OR`` (home: position 0),
     ``{n}DH``, ``{n}SL``/``{n}SR`` (limits), ``{n}SN`` (units code), ``{n}VA``/``{n}AC``/
-    ``{n}AG`` (stored), ``TE?`` (error code, queue of 10, 0 when empty), ``TB?``,
-    ``VE?``, ``*IDN?``, ``*RST``.
+    ``{n}AG``, ``{n}VU``, ``{n}AU``, ``{n}BA``, ``{n}FE``, ``{n}SU``, ``{n}OH``, ``{n}JH``
+    (stored), ``{n}TH`` (target position), ``{n}TV`` (velocity, 0: moves complete at once),
+    ``{n}ID?`` (stage), ``TE?`` (error code, queue of 10, 0 when empty), ``TB?``,
+    ``TS``/``TX`` (status, activity: ``@``, none), ``AB``, ``RS``, ``VE?``, ``*IDN?``, ``*RST``.
 
     pymeasure's ``ESP300`` uses ``SCPIUnknownMixin``, and ``ESP300.shutdown()`` reads every
     property first (``*OPC?``, ``TE?``, ``*IDN?``, ``SYST:ERR?``, ``*OPT?``, ``*STB?``). A
@@ -48,6 +50,7 @@ class ESP300Model(DialectModel):
 
     name = "ESP300"
     terminator = b"\n"
+    cr_terminates = True  # the ESP300's native terminator is CR; LF and CR+LF are accepted too
     idn = "ESP300 Version 3.08 09/09/02"
     AXES = (1, 2, 3)
 
@@ -63,17 +66,23 @@ class ESP300Model(DialectModel):
 
     def execute(self, command: str) -> str | None:
         up = command.strip()
-        scpi = self._scpi_accommodation(up.upper())
-        if scpi is not None:
+        handled, scpi = self._scpi_accommodation(up.upper())
+        if handled:
             return scpi
         m = self._CMD.match(up)
         if not m:
             raise Unrecognised(6, "COMMAND DOES NOT EXIST")
         axis_text, name, query, arg = m.group(1), m.group(2).upper(), bool(m.group(3)), m.group(4).strip()
-        if name in ("TE", "TB", "VE"):
-            if axis_text or not query:
+        if name in ("TE", "TB", "VE", "TS", "TX"):
+            if axis_text or not (query or name in ("TS", "TX")):
                 raise Unrecognised(6, "COMMAND DOES NOT EXIST")
             return self._controller_query(name)
+        if name in ("AB", "RS"):  # abort motion / reset the controller: no axis, no reply
+            if axis_text or query or arg:
+                raise Unrecognised(6, "COMMAND DOES NOT EXIST")
+            if name == "RS":
+                self._scpi_accommodation("*RST")
+            return None
         handler = getattr(self, "_ax_" + name, None)
         if handler is None:
             raise Unrecognised(6, "COMMAND DOES NOT EXIST")
@@ -84,28 +93,35 @@ class ESP300Model(DialectModel):
             raise EspError(9)
         return handler(axis, query, arg)
 
-    def _scpi_accommodation(self, up: str) -> str | None:
+    def _scpi_accommodation(self, up: str) -> tuple[bool, str | None]:
+        """(handled?, reply) for the common and SCPI commands the ESP300 answers. ``*RST`` is
+        handled without a reply: before, its ``None`` fell through to the axis grammar, which
+        queued error 6 and logged the reset as unrecognised."""
         if up == "*IDN?":
-            return self.idn
+            return True, self.idn
         if up == "*RST":
             for n in self.AXES:
                 reset_dataclass(self.state.stage[n])
             self.errors.clear()
-            return None
+            return True, None
         if up == "*OPC?":
-            return "1"
+            return True, "1"
         if up == "SYST:ERR?":
             if not self.errors:
-                return '0,"NO ERROR"'
+                return True, '0,"NO ERROR"'
             err = EspError(self.errors.popleft())
-            return f'{err.code},"{err.message}"'
+            return True, f'{err.code},"{err.message}"'
         if up in ("*OPT?", "*STB?"):
-            return "0"
-        return None
+            return True, "0"
+        return False, None
 
     def _controller_query(self, name: str) -> str:
         if name == "VE":
             return self.idn
+        if name == "TS":  # controller status: bit n-1 set while axis n moves ("@" = none moving)
+            return "@"
+        if name == "TX":  # controller activity: program, wait, ... none here
+            return "@"
         code = self.errors.popleft() if self.errors else 0
         if name == "TE":
             return str(code)
@@ -229,6 +245,40 @@ class ESP300Model(DialectModel):
         if not lo <= v <= hi:
             raise EspError(7)
         regs[key] = repr(v)
+
+    def _ax_TH(self, axis, query, arg):
+        """Target (desired) position, a query without ``?`` like ``TP``."""
+        ax = self.state.stage[axis]
+        return f"{float(registers_of(ax).get('DP', repr(ax.position))):.6f}"
+
+    def _ax_TV(self, axis, query, arg):
+        return "0.000000"  # actual velocity: moves complete at once
+
+    def _ax_ID(self, axis, query, arg):
+        if not query:
+            raise EspError(6)
+        return f"ILS100CC, {axis:02d}SIM0000"  # the stage model and serial the ESP300 reads from the stage
+
+    def _ax_VU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "VU", "2.0", 0.0, 1000.0)
+
+    def _ax_AU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "AU", "16.0", 0.0, 10000.0)
+
+    def _ax_BA(self, axis, query, arg):
+        return self._stored(axis, query, arg, "BA", "0.0", 0.0, 10.0)
+
+    def _ax_FE(self, axis, query, arg):
+        return self._stored(axis, query, arg, "FE", "0.05", 0.0, 100.0)
+
+    def _ax_SU(self, axis, query, arg):
+        return self._stored(axis, query, arg, "SU", "0.0001", 1e-9, 1.0)
+
+    def _ax_OH(self, axis, query, arg):
+        return self._stored(axis, query, arg, "OH", "1.0", 0.0, 1000.0)
+
+    def _ax_JH(self, axis, query, arg):
+        return self._stored(axis, query, arg, "JH", "1.0", 0.0, 1000.0)
 
     def _ax_VA(self, axis, query, arg):
         return self._stored(axis, query, arg, "VA", "1.0", 0.0, 1000.0)

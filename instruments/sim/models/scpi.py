@@ -128,6 +128,8 @@ def _boolean(text: str, what: str) -> bool:
 
 def _sci(value: float) -> str:
     """SCPI numeric reply in the Keysight style: ``+1.000000000000000E+03``."""
+    if abs(value) == 9.9e37:  # INFinity: 16 digits of the binary double would say 9.899999999999999E+37
+        return "+9.900000000000000E+37" if value > 0 else "-9.900000000000000E+37"
     return f"{value:+.15E}"
 
 
@@ -140,6 +142,7 @@ class ScpiModel(StatusMixin, DialectModel):
     def __init__(self, state: BenchState, world):
         super().__init__(state, world)
         self.error_queue: deque[tuple[int, str]] = deque()  # volatile, like the instrument's
+        self._path: list[tuple[str, str]] = []  # the header path ';' continues from
         self.table: list[tuple[Header, Callable[[Call], str | Binary | None]]] = [
             (Header("SYSTem ERRor [NEXT]"), self._syst_err),
             (Header("SYSTem VERSion"), self._syst_version),
@@ -178,17 +181,28 @@ class ScpiModel(StatusMixin, DialectModel):
         head = header[:-1] if query else header
         if head.startswith("*"):
             return self.common(head.upper(), query, split_args(rest))
+        rooted = head.startswith(":")
         tokens = []
         for tok in head.lstrip(":").split(":"):
             m = _TOKEN_RE.match(tok)
             if not m:
                 raise Unrecognised()
             tokens.append((m.group(1).upper(), m.group(2)))
-        for pattern, handler in self.table:
-            sfx = pattern.match(tokens)
-            if sfx is not None:
-                return handler(Call(command, query, split_args(rest), sfx))
+        # SCPI chaining: after ';' a header without a leading ':' continues at the level of
+        # the previous command (``SOUR1:FREQ 1e3;VOLT 1`` sets SOUR1:VOLT); a leading ':'
+        # or a new message starts at the root. A header that only makes sense at the root
+        # is taken from there too (lenient, as instruments are with their own short forms).
+        tries = [tokens] if rooted or not self._path else [self._path + tokens, tokens]
+        for full in tries:
+            for pattern, handler in self.table:
+                sfx = pattern.match(full)
+                if sfx is not None:
+                    self._path = full[:-1]
+                    return handler(Call(command, query, split_args(rest), sfx))
         raise Unrecognised()
+
+    def begin_message(self) -> None:
+        self._path: list[tuple[str, str]] = []
 
     def common(self, head: str, query: bool, args: list[str]) -> str | None:
         if head == "*IDN" and query:
