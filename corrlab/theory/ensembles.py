@@ -944,10 +944,20 @@ class EnsemblePoint:
     log_negativity_window: float | None = None
     log_negativity_omitted_weight: float | None = None
     method: str = ""
+    # dephased only (None without dephasing): how the dephased E_N was obtained ("sector", "hp", "banded",
+    # see corrlab.theory.ensembles_dephased), its bracket lower <= E_N <= upper, and whether that
+    # bracket is "rigorous" (sector, banded) or "estimated" (hp)
+    log_negativity_method: str | None = None
+    log_negativity_lower_bits: float | None = None
+    log_negativity_upper_bits: float | None = None
+    log_negativity_bound_kind: str | None = None
 
     def to_dict(self) -> dict:
-        return {f.name: (_json_float(getattr(self, f.name)) if f.name != "method" else self.method)
-                for f in fields(self)}
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v if isinstance(v, str) or (v is None) else _json_float(v)
+        return out
 
 
 @dataclass(frozen=True)
@@ -1002,7 +1012,8 @@ class EnsembleScan:
             lines.append(f"  dephasing Gamma/{'J' if self.convention == 'bec' else 'chi'} = {self.dephasing_rate:g}")
         for p, t in zip(self.points, self.times):
             w = "exact" if p.window is None else f"w={p.window:.2f}"
-            neg = (f", E_N(dephased) = {p.log_negativity_bits:.6f}" if p.gamma_t is not None else "")
+            neg = (f", E_N(dephased) = {p.log_negativity_bits:.6f} [{p.log_negativity_method}, "
+                   f"{p.log_negativity_lower_bits:.6f}..{p.log_negativity_upper_bits:.6f}]" if p.gamma_t is not None else "")
             lines.append(f"  {lab} = {t:.6g}: S = {p.entropy_bits:.6f} bits (+-{p.entropy_error_bound_bits:.1e}), "
                          f"E_N(pure) = {p.log_negativity_pure_bits:.6f}{neg}; {w}, omitted {p.omitted_weight:.1e}")
         return "\n".join(lines)
@@ -1023,12 +1034,14 @@ def _resolve_gamma_t(time: float, convention: str, dephasing, dephasing_rate) ->
 
 def ensemble_point(n: int, time: float, *, convention: str = "bec", dephasing: float | None = None,
                    dephasing_rate: float | None = None, window: float | None = None, tol: float = DEFAULT_TOL,
-                   max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM) -> EnsemblePoint:
+                   max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM, negativity_method: str = "auto") -> EnsemblePoint:
     """Entanglement of the two ensembles at one ``time`` (tau for "bec", chi t for "spin-j").
 
     ``dephasing``: Gamma t in the convention (see the module docstring); ``dephasing_rate``:
     Gamma / J = Gamma / chi, so Gamma t = rate * |time|. ``window``: half-width w in units of
-    sqrt(N)/2, or None to choose it for ``tol`` bits (exact for small N).
+    sqrt(N)/2, or None to choose it for ``tol`` bits (exact for small N). ``negativity_method``:
+    "auto" (per regime, see :func:`corrlab.theory.ensembles_dephased.dephased_negativity`),
+    "sector", "hp" or "banded".
     """
     n = _check_n(n)
     convention = _check_convention(convention)
@@ -1043,29 +1056,36 @@ def ensemble_point(n: int, time: float, *, convention: str = "bec", dephasing: f
     ln_pure = sp.log_negativity_bits()
     ln_pure_bound = sp.log_negativity_error_bound()
     ln, ln_bound, ln_w, ln_eps, method = ln_pure, ln_pure_bound, None, None, sp.method
+    neg_method = neg_lower = neg_upper = neg_kind = None
     if gamma_t is not None:
         if gamma_t == 0.0:
             ln_w, ln_eps = sp.window.w, sp.window.omitted_weight
+            neg_method, neg_kind = "pure", "rigorous"
+            neg_lower, neg_upper = max(ln_pure - ln_pure_bound, 0.0), ln_pure + ln_pure_bound
         else:
+            from corrlab.theory.ensembles_dephased import dephased_negativity
+
             a_upper = sp.schmidt_one_norm() + math.sqrt((n + 1) * sp.window.omitted_weight)
             a_upper = min(a_upper * (1 + 1e-9) + 1e-12, math.sqrt(n + 1))
-            neg = dephased_log_negativity(n, tau, bec_gamma_t(gamma_t, convention), window=w, tol=tol,
-                                          max_sector_dim=max_sector_dim, schmidt_one_norm=a_upper)
-            ln, ln_bound = neg.log_negativity_bits, neg.error_bound_bits
-            ln_w, ln_eps = neg.window.w, neg.window.omitted_weight
-            method += f"; negativity sectors {'x'.join(map(str, neg.sector_dims))}"
+            neg = dephased_negativity(n, tau, bec_gamma_t(gamma_t, convention), method=negativity_method,
+                                      window=w, tol=tol, max_sector_dim=max_sector_dim, schmidt_one_norm=a_upper)
+            ln, ln_bound = neg.value_bits, neg.error_bound_bits
+            ln_w, ln_eps = neg.window_w, neg.omitted_weight
+            neg_method, neg_lower, neg_upper, neg_kind = neg.method, neg.lower_bits, neg.upper_bits, neg.bound_kind
+            method += f"; negativity {neg.detail}"
     return EnsemblePoint(
         tau=tau, chi_t=4.0 * tau, entropy_bits=s_bits, log_negativity_bits=ln, window=sp.window.w,
         omitted_weight=sp.window.omitted_weight, entropy_error_bound_bits=sp.entropy_error_bound(),
         log_negativity_error_bound_bits=ln_bound, log_negativity_pure_bits=ln_pure,
         log_negativity_pure_error_bound_bits=ln_pure_bound, gamma_t=gamma_t, log_negativity_window=ln_w,
-        log_negativity_omitted_weight=ln_eps, method=method,
+        log_negativity_omitted_weight=ln_eps, method=method, log_negativity_method=neg_method,
+        log_negativity_lower_bits=neg_lower, log_negativity_upper_bits=neg_upper, log_negativity_bound_kind=neg_kind,
     )
 
 
 def simulate_ensembles(n: int, times: Sequence[float], *, convention: str = "bec", dephasing: float | None = None,
                        dephasing_rate: float | None = None, window: float | None = None, tol: float = DEFAULT_TOL,
-                       max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM,
+                       max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM, negativity_method: str = "auto",
                        progress: Callable[[int, int], None] | None = None) -> EnsembleScan:
     """Entanglement at each of ``times`` (the convention's time variable): the Python side of the CLI.
 
@@ -1082,7 +1102,8 @@ def simulate_ensembles(n: int, times: Sequence[float], *, convention: str = "bec
     pts = []
     for i, t in enumerate(times):
         pts.append(ensemble_point(n, t, convention=convention, dephasing=dephasing, dephasing_rate=dephasing_rate,
-                                  window=window, tol=tol, max_sector_dim=max_sector_dim))
+                                  window=window, tol=tol, max_sector_dim=max_sector_dim,
+                                  negativity_method=negativity_method))
         if progress is not None:
             progress(i + 1, len(times))
     return EnsembleScan(n, convention, tuple(pts), None if dephasing is None else float(dephasing),

@@ -155,7 +155,7 @@ def _hp_value(n: int, tau: float, gamma_t_bec: float, nmax: int) -> float:
     nmax = min(int(nmax), n)
     i = np.arange(nmax, dtype=float)
     z, q = eigh_tridiagonal(np.zeros(nmax + 1), np.sqrt((i + 1.0) * (n - i)))
-    q = q[0]
+    q = np.abs(q[0])  # signs of the eigenvectors are local diagonal unitaries; the reflection needs them equal
     d = nmax + 1
     # exp(-i tau z z') with the product reduced mod 2 pi in extended precision where it matters
     zz = np.outer(z, z)
@@ -229,7 +229,7 @@ def _wrapped_sums(edges: np.ndarray, gamma_t_bec: float) -> tuple[np.ndarray, np
     from scipy.special import ndtr
 
     sd = math.sqrt(gamma_t_bec)
-    kmax = int(math.ceil(12 * sd / (math.pi / 2))) + 2
+    kmax = math.ceil(12 * sd / (math.pi / 2)) + 2
     q = np.zeros(edges.size - 1)
     mm = np.zeros(edges.size - 1)
     for k in range(-kmax, kmax + 1):
@@ -243,7 +243,7 @@ def _wrapped_sums(edges: np.ndarray, gamma_t_bec: float) -> tuple[np.ndarray, np
 def _lambda_of_xi(xi: np.ndarray, gamma_t_bec: float) -> np.ndarray:
     """lambda(xi) = 1 - 2 P(k odd | xi) = sum_k (-1)^k p(xi + k pi/2) / sum_k p(xi + k pi/2)."""
     sd = math.sqrt(gamma_t_bec)
-    kmax = int(math.ceil(12 * sd / (math.pi / 2))) + 2
+    kmax = math.ceil(12 * sd / (math.pi / 2)) + 2
     ks = np.arange(-kmax, kmax + 1)
     e = -((xi[:, None] + ks[None, :] * math.pi / 2) ** 2) / (2 * gamma_t_bec)
     e -= e.max(axis=1, keepdims=True)
@@ -264,7 +264,7 @@ class _BandedBeta:
         self.w = np.where(((n // 2 - k) & 1) == 0, 1.0, -1.0)
         # entries exp(-2 Gamma t d^2) c_k c_k+d; drop diagonals where the kernel is below 1e-17 / size
         if gamma_t_bec > 0:
-            b = int(math.ceil(math.sqrt(max(math.log(1e17 * size), 0.0) / (2 * gamma_t_bec))))
+            b = math.ceil(math.sqrt(max(math.log(1e17 * size), 0.0) / (2 * gamma_t_bec)))
         else:
             b = size - 1
         self.b = min(b, size - 1)
@@ -347,7 +347,12 @@ def banded_bounds(n: int, tau: float, gamma_t_bec: float, *, window=None, xi_nod
     ``schmidt_one_norm``: an upper bound on the pure state's Schmidt 1-norm (sqrt 2 at pi/4),
     used by the window's truncation bound. See the module docstring for the bounds.
     """
-    from corrlab.theory.ensembles import Window, _choose_window, negativity_truncation_bound, window_from_w
+    from corrlab.theory.ensembles import (
+        Window,
+        _choose_window,
+        negativity_truncation_bound,
+        window_from_w,
+    )
 
     if not is_banded_case(n, tau):
         raise PlanError("the banded bounds cover tau = pi/4 (mod pi/2) with an even N only")
