@@ -170,7 +170,7 @@ def job_scan_dense(n, times, kmin):
 
 
 def job_dephased(n, tau, gamma_t, method):
-    from corrlab.theory.ensembles_dephased import dephased_negativity
+    from corrlab.theory.ensembles import dephased_negativity
 
     r = dephased_negativity(n, tau, gamma_t, method=method, max_sector_dim=40_000)
     return {"value_bits": r.value_bits, "lower_bits": r.lower_bits, "upper_bits": r.upper_bits, "method": r.method,

@@ -157,7 +157,7 @@ def _sector(n, gamma_t):
 @pytest.mark.parametrize("gamma_t", [0.05, 0.2, 0.5, 1.0])
 def test_banded_bounds_bracket_brute_force(n, gamma_t):
     ref = brute_dephased_logneg(n, math.pi / 4, gamma_t)
-    r = D.banded_bounds(n, math.pi / 4, gamma_t)
+    r = E.banded_bounds(n, math.pi / 4, gamma_t)
     assert r.lower_bits - 1e-12 <= ref <= r.upper_bits + 1e-12
     assert r.bound_kind == "rigorous"
 
@@ -165,12 +165,12 @@ def test_banded_bounds_bracket_brute_force(n, gamma_t):
 @pytest.mark.parametrize("n, gamma_t", [(60, 0.05), (100, 0.05), (60, 0.5), (100, 0.01)])
 def test_banded_bounds_bracket_the_sector_method(n, gamma_t):
     ref = _sector(n, gamma_t)
-    r = D.banded_bounds(n, math.pi / 4, gamma_t)
+    r = E.banded_bounds(n, math.pi / 4, gamma_t)
     assert r.lower_bits - 1e-9 <= ref <= r.upper_bits + 1e-9  # rounding (~1e-12) is outside the bounds
 
 
 def test_banded_bracket_narrows_as_one_over_n():
-    widths = [D.banded_bounds(n, math.pi / 4, 0.05).upper_bits - D.banded_bounds(n, math.pi / 4, 0.05).lower_bits
+    widths = [E.banded_bounds(n, math.pi / 4, 0.05).upper_bits - E.banded_bounds(n, math.pi / 4, 0.05).lower_bits
               for n in (200, 2000)]
     assert widths[1] < widths[0] / 5
     assert widths[1] < 2e-5
@@ -180,7 +180,7 @@ def test_banded_lower_bound_matches_the_full_decoder_matrix():
     """The lower bound's closed form (f per phase point minus 4|T01|) is below the full 2S x 2S decoder matrix."""
     n, g = 40, 0.3
     win = E._window_from_kmin(n, 0)
-    b = D._BandedBeta(n, g, win)
+    b = D._BandedBeta(n, g, win, E._window_amplitudes(n, win.kmin, win.kmax))
     k = np.arange(n + 1)
     m = n - 2 * k
     beta = np.exp(-g / 2 * (m[:, None] - m[None, :]).astype(float) ** 2) * np.outer(b.c, b.c)
@@ -201,7 +201,7 @@ def test_banded_lower_bound_matches_the_full_decoder_matrix():
         mat = mat.reshape(2 * s, 2 * s)
         total += np.abs(np.linalg.eigvalsh((mat + mat.conj().T) / 2)).sum()
     full = math.log2(total)
-    r = D.banded_bounds(n, math.pi / 4, g)
+    r = E.banded_bounds(n, math.pi / 4, g)
     assert r.lower_bits <= full + 1e-9
     assert full - r.lower_bits < 2e-3
 
@@ -210,16 +210,16 @@ def test_banded_refuses_other_times_and_odd_n():
     from corrlab.errors import PlanError
 
     with pytest.raises(PlanError):
-        D.banded_bounds(100, 0.3, 0.05)
+        E.banded_bounds(100, 0.3, 0.05)
     with pytest.raises(PlanError):
-        D.banded_bounds(101, math.pi / 4, 0.05)
+        E.banded_bounds(101, math.pi / 4, 0.05)
 
 
 def test_banded_ten_thousand_atoms_is_fast_and_tight():
     import time
 
     t0 = time.perf_counter()
-    r = D.banded_bounds(10_000, math.pi / 4, 0.05)
+    r = E.banded_bounds(10_000, math.pi / 4, 0.05)
     assert time.perf_counter() - t0 < 60
     assert r.upper_bits - r.lower_bits < 5e-6
     # the sector method at N = 2000 (29 min, benchmarks/README.md) gave 0.998704290 bits
@@ -229,7 +229,7 @@ def test_banded_ten_thousand_atoms_is_fast_and_tight():
 @pytest.mark.slow
 def test_banded_brackets_the_sector_method_at_1000_atoms():
     ref = _sector(1000, 0.05)  # ~4 min
-    r = D.banded_bounds(1000, math.pi / 4, 0.05)
+    r = E.banded_bounds(1000, math.pi / 4, 0.05)
     assert r.lower_bits <= ref <= r.upper_bits
 
 

@@ -66,7 +66,7 @@ named in the output (``method``), with what its error bound means (``bound_kind`
     the rigorous truncation bound (:func:`corrlab.theory.ensembles.negativity_truncation_bound`)
     is small, and is added to both sides; floating-point rounding is not included.
 
-:func:`dephased_negativity` picks the method per regime (``method="auto"``, see its docstring).
+:func:`corrlab.theory.ensembles.dephased_negativity` picks the method per regime (``method="auto"``, see its docstring).
 """
 
 from __future__ import annotations
@@ -219,9 +219,8 @@ def hp_regime(n: int, tau: float, gamma_t_bec: float) -> bool:
 
 def is_banded_case(n: int, tau: float) -> bool:
     """tau = pi/4 mod pi/2 (to rounding) with N even: the case the banded bounds cover."""
-    from corrlab.theory.ensembles import _is_quarter_pi
-
-    return n % 2 == 0 and _is_quarter_pi(float(tau))
+    r = math.remainder(float(tau) - math.pi / 4, math.pi / 2)
+    return n % 2 == 0 and abs(r) <= 8 * float(np.finfo(np.float64).eps) * max(1.0, abs(float(tau)))
 
 
 def _wrapped_sums(edges: np.ndarray, gamma_t_bec: float) -> tuple[np.ndarray, np.ndarray]:
@@ -254,10 +253,8 @@ def _lambda_of_xi(xi: np.ndarray, gamma_t_bec: float) -> np.ndarray:
 class _BandedBeta:
     """beta = G o c c^T on the window, stored by diagonals (band b), with W = (-1)^j."""
 
-    def __init__(self, n: int, gamma_t_bec: float, win):
-        from corrlab.theory.ensembles import _window_amplitudes
-
-        self.c = np.asarray(_window_amplitudes(n, win.kmin, win.kmax), dtype=float)
+    def __init__(self, n: int, gamma_t_bec: float, win, c: np.ndarray):
+        self.c = np.asarray(c, dtype=float)  # amplitudes on the window, normalised
         size = self.c.size
         self.size = size
         k = np.arange(win.kmin, win.kmax + 1)
@@ -339,32 +336,19 @@ def _convex_lower(nodes: np.ndarray, fv: np.ndarray, x: np.ndarray) -> np.ndarra
     return out
 
 
-def banded_bounds(n: int, tau: float, gamma_t_bec: float, *, window=None, xi_nodes: int = BANDED_XI_NODES,
-                  schmidt_one_norm: float = math.sqrt(2.0)) -> DephasedNegativity:
+def banded_bounds_on_window(n: int, tau: float, gamma_t_bec: float, win, c: np.ndarray, truncation_bound,
+                            *, xi_nodes: int = BANDED_XI_NODES) -> DephasedNegativity:
     """Rigorous lower and upper bounds (bits) on the dephased E_N at tau = pi/4 mod pi/2, N even.
 
-    ``window``: a Window, a w, or None (leave out at most 1e-15 of one ensemble's weight).
-    ``schmidt_one_norm``: an upper bound on the pure state's Schmidt 1-norm (sqrt 2 at pi/4),
-    used by the window's truncation bound. See the module docstring for the bounds.
+    ``win``: the window (kmin, kmax, omitted_weight, w); ``c``: the normalised amplitudes on it;
+    ``truncation_bound(trace_norm)``: the window's rigorous error bound in bits. The public entry
+    is :func:`corrlab.theory.ensembles.banded_bounds`; see the module docstring for the bounds.
     """
-    from corrlab.theory.ensembles import (
-        Window,
-        _choose_window,
-        negativity_truncation_bound,
-        window_from_w,
-    )
-
     if not is_banded_case(n, tau):
         raise PlanError("the banded bounds cover tau = pi/4 (mod pi/2) with an even N only")
     if gamma_t_bec <= 0:
         raise PlanError("the banded bounds need dephasing (Gamma t > 0)")
-    if window is None:
-        win = _choose_window(n, BANDED_WINDOW_WEIGHT, "weight", 61)
-    elif isinstance(window, Window):
-        win = window
-    else:
-        win = window_from_w(n, window)
-    beta = _BandedBeta(n, gamma_t_bec, win)
+    beta = _BandedBeta(n, gamma_t_bec, win, c)
 
     # ---- lambda nodes: xi on [0, pi/4], denser where lambda moves
     xi = np.linspace(0.0, math.pi / 4, int(xi_nodes) + 1)
@@ -406,7 +390,7 @@ def banded_bounds(n: int, tau: float, gamma_t_bec: float, *, window=None, xi_nod
 
     # ---- the window (rigorous, both sides): local filtering below, the pure tail above
     eps = win.omitted_weight
-    win_bound = negativity_truncation_bound(win, schmidt_one_norm, max(lower_tn, 1.0))
+    win_bound = truncation_bound(max(lower_tn, 1.0))
     low_bits = math.log2(max(lower_tn, 1.0)) + (2 * math.log2(1 - eps) if eps > 0 else 0.0)
     up_bits = math.log2(upper_tn) + win_bound
     low_bits = max(low_bits, 0.0)
@@ -415,67 +399,3 @@ def banded_bounds(n: int, tau: float, gamma_t_bec: float, *, window=None, xi_nod
               f"{beta.size}x{beta.size}; bracket [{low_bits:.7f}, {up_bits:.7f}] bits "
               f"(window bound {win_bound:.1e})")
     return DephasedNegativity(mid, low_bits, up_bits, "banded", "rigorous", detail, win.w, eps)
-
-
-# ================================================================================ dispatcher
-
-
-def dephased_negativity(n: int, tau: float, gamma_t_bec: float, *, method: str = "auto", tol: float = 1e-6,
-                        window=None, max_sector_dim: int = 12_000,
-                        schmidt_one_norm: float | None = None) -> DephasedNegativity:
-    """Dephased log negativity (bits) by the method of ``method``, or chosen per regime ("auto").
-
-    "auto", in order: the exact sector method when its blocks have at most 3000 rows (seconds);
-    "hp" near the coherent states (|g| = 2N|tau| <= 4, Gamma t N <= 2, tau reduced mod pi/2 for
-    even N) when it converges to ``tol``; the sector method up to ``max_sector_dim``; "banded" at
-    tau = pi/4 with N even; the hp value with its (larger) estimated error if it was tried;
-    otherwise a PlanError naming what is out of reach.
-    """
-    from corrlab.theory.ensembles import dephased_log_negativity
-
-    if method not in METHODS:
-        raise PlanError(f"negativity method must be one of {', '.join(METHODS)}; got {method!r}")
-
-    def sector(limit):
-        r = dephased_log_negativity(n, tau, gamma_t_bec, window=window, tol=tol, max_sector_dim=limit,
-                                    schmidt_one_norm=schmidt_one_norm)
-        v = r.log_negativity_bits
-        detail = f"sector: blocks {'x'.join(map(str, r.sector_dims))}"
-        return DephasedNegativity(v, max(v - r.error_bound_bits, 0.0), v + r.error_bound_bits, "sector", "rigorous",
-                                  detail, r.window.w, r.window.omitted_weight)
-
-    def banded():
-        return banded_bounds(n, tau, gamma_t_bec, window=window,
-                             schmidt_one_norm=schmidt_one_norm if schmidt_one_norm else math.sqrt(2.0))
-
-    if method == "sector":
-        return sector(max_sector_dim)
-    if method == "hp":
-        return hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
-    if method == "banded":
-        return banded()
-    if gamma_t_bec == 0:
-        return sector(max_sector_dim)
-    from corrlab.theory.ensembles import choose_window
-
-    win = choose_window(n, tol * 1e-3, criterion="weight", exact_max_states=61) if window is None else None
-    size = win.size if win is not None else None
-    sector_dim = None if size is None else (size * size + 3) // 4
-    if sector_dim is not None and sector_dim <= FAST_SECTOR_DIM:
-        return sector(max_sector_dim)
-    hp = None
-    if hp_regime(n, tau, gamma_t_bec):
-        hp = hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
-        if hp.upper_bits - hp.value_bits <= tol:
-            return hp
-    if sector_dim is None or sector_dim <= max_sector_dim:
-        return sector(max_sector_dim)
-    if is_banded_case(n, tau):
-        return banded()
-    if hp is not None:
-        return hp
-    raise PlanError(
-        f"dephased log negativity at n={n}, tau={tau:g}, Gamma t={gamma_t_bec:g} (bec) is out of reach: the exact "
-        f"sector method needs blocks of {sector_dim} rows (max_sector_dim={max_sector_dim}); the hp method covers "
-        f"tau within 4/(2N) of a multiple of pi/2 with Gamma t N <= 2, the banded bounds tau = pi/4 with N even"
-    )
