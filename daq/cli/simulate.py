@@ -193,7 +193,8 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
         return "exact" if w is None else f"{w:.2f}"
 
     pts = list(zip(result.times, result.points))
-    neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts if p.gamma_t}
+    neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts
+                   if p.gamma_t and p.log_negativity_method != "hp"}  # hp uses no S^z window
     methods = sorted({p.log_negativity_method for _, p in pts if p.gamma_t})
     if methods:
         brackets = [(p.log_negativity_lower_bits, p.log_negativity_upper_bits) for _, p in pts if p.gamma_t]
