@@ -169,6 +169,14 @@ def job_scan_dense(n, times, kmin):
     return {"entropies": out, "eigvalsh_seconds": eig_s, "total_seconds": total_s}
 
 
+def job_dephased(n, tau, gamma_t, method):
+    from corrlab.theory.ensembles import dephased_negativity
+
+    r = dephased_negativity(n, tau, gamma_t, method=method, max_sector_dim=40_000)
+    return {"value_bits": r.value_bits, "lower_bits": r.lower_bits, "upper_bits": r.upper_bits, "method": r.method,
+            "bound_kind": r.bound_kind, "detail": r.detail}
+
+
 def run(fn, *args):
     ctx = mp.get_context("spawn")
     with ctx.Pool(1, maxtasksperchild=1) as pool:
@@ -321,10 +329,62 @@ def section_scan(n, steps, sample, tol, report):
                       "max_difference_bits": diff}
 
 
+# the sector method at N = 2000, tau = pi/4, Gamma t = 0.05, measured here on 2026-12-06 (one BLAS thread,
+# load 3-5): 1282 s, peak 3.0 GB (ru_maxrss), E_N = 0.998704289546925 bits; --with-sector-2000 re-measures it
+SECTOR_2000 = {"value_bits": 0.998704289546925, "seconds": 1282.3, "rss_mb": 3015.0}
+
+
+def section_dephased(big_ns, with_sector_2000, report):
+    from corrlab.theory.ensembles_dephased import gaussian_limit_log_negativity_bits
+
+    tau, gamma_t = math.pi / 4, 0.05
+    print(f"\n[4] dephased E_N beyond the sector method: tau = pi/4, Gamma t = {gamma_t} (bec)")
+    out = {"tau": tau, "gamma_t": gamma_t, "banded": []}
+    if with_sector_2000:
+        s = run(job_dephased, 2000, tau, gamma_t, "sector")
+        ref = {"value_bits": s["value"]["value_bits"], "seconds": s["seconds"], "rss_mb": s["rss_peak_increase_mb"]}
+        src = "measured now"
+    else:
+        ref, src = SECTOR_2000, "recorded in this script"
+    for n in (2000, 10_000, *big_ns):
+        r = run(job_dephased, n, tau, gamma_t, "banded")
+        v = r["value"]
+        line = (f"    banded N = {n:>9,}: {r['seconds']:.1f} s, peak +{r['rss_peak_increase_mb']:.0f} MB; "
+                f"E_N in [{v['lower_bits']:.7f}, {v['upper_bits']:.7f}] bits (width {v['upper_bits'] - v['lower_bits']:.1e}, "
+                f"{v['bound_kind']}); {v['detail'].split(';')[0]}")
+        print(line)
+        entry = {"n": n, **r}
+        if n == 2000:
+            inside = v["lower_bits"] <= ref["value_bits"] <= v["upper_bits"]
+            mid = abs(v["value_bits"] - ref["value_bits"])
+            print(f"    sector method N = 2000 ({src}): {ref['seconds']:.0f} s, peak {ref['rss_mb'] / 1024:.1f} GB, "
+                  f"E_N = {ref['value_bits']:.9f}: {'inside' if inside else 'OUTSIDE'} the bracket; midpoint off by "
+                  f"{mid:.1e} bits; {ref['seconds'] / r['seconds']:.0f}x faster")
+            entry.update({"sector": ref, "sector_inside": inside, "midpoint_difference_bits": mid})
+        out["banded"].append(entry)
+    # the Gaussian regime
+    n = 1_000_000
+    r = run(job_dephased, n, 1 / (2 * n), 0.05 / n, "hp")
+    v = r["value"]
+    gauss = gaussian_limit_log_negativity_bits(1.0, 0.05)
+    print("\n[5] Gaussian regime: N = 10^6, tau = 1/(2N) (g = 1), Gamma t N = 0.05")
+    print(f"    hp (x-Dicke Krylov): {r['seconds']:.1f} s, peak +{r['rss_peak_increase_mb']:.0f} MB; E_N = "
+          f"{v['value_bits']:.10f} bits, estimated error {v['upper_bits'] - v['value_bits']:.1e} ({v['detail']})")
+    print(f"    Gaussian closed form: {gauss:.10f} bits; hp - Gaussian = {v['value_bits'] - gauss:.2e} bits "
+          f"(the 1/N correction: tests fit slope -1 and N x difference = {(gauss - v['value_bits']) * n:.3f})")
+    out["gaussian"] = {"n": n, "hp": r, "closed_form_bits": gauss}
+    report["dephased"] = out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (N = 10^5 entropy, N = 200 negativity, 200-point scan)")
-    ap.add_argument("--only", choices=["entropy", "negativity", "scan"], action="append", help="run only these sections")
+    ap.add_argument("--only", choices=["entropy", "negativity", "scan", "dephased"], action="append",
+                    help="run only these sections")
+    ap.add_argument("--dephased-big-n", type=int, nargs="*", default=[100_000],
+                    help="N beyond 10^4 for the banded bounds (default 10^5; 10^6 takes ~10 min)")
+    ap.add_argument("--with-sector-2000", action="store_true",
+                    help="re-measure the sector method at N = 2000 (~25 min) instead of its recorded figure")
     ap.add_argument("--neg-n", type=int, help="N for the dephased negativity (default 1000; 200 with --quick)")
     ap.add_argument("--gamma-t", type=float, default=0.05, help="Gamma t (bec convention) for the negativity")
     ap.add_argument("--neg-tol", type=float, default=1e-6, help="tol for the negativity window (bits)")
@@ -339,7 +399,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # inherited by the measuring processes
-    sections = set(args.only or ["entropy", "negativity", "scan"])
+    sections = set(args.only or ["entropy", "negativity", "scan", "dephased"])
 
     import numpy as np
     import scipy
@@ -358,6 +418,8 @@ def main(argv=None) -> int:
                            budget, args.max_sector_dim, report, args.neg_big_n)
     if "scan" in sections:
         section_scan(10_000, 200 if args.quick else 2000, 20 if args.quick else 50, 1e-6, report)
+    if "dephased" in sections:
+        section_dephased(args.dephased_big_n, args.with_sector_2000, report)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average now {os.getloadavg()[0]:.1f}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_ensembles.json").write_text(json.dumps(report, indent=2, default=float) + "\n")

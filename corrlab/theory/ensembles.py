@@ -907,6 +907,99 @@ def dephased_log_negativity(n: int, tau: float, gamma_t_bec: float, *, window: W
     return NegativityResult(value, bound, abs(total - 1.0), win, tuple(dims), gamma_t_bec)
 
 
+def banded_bounds(n: int, tau: float, gamma_t_bec: float, *, window: Window | float | None = None,
+                  xi_nodes: int | None = None, schmidt_one_norm: float = math.sqrt(2.0)):
+    """Rigorous lower and upper bounds (bits) on the dephased E_N at tau = pi/4 mod pi/2, N even.
+
+    ``window``: a Window, a w, or None (leave out at most 1e-15 of one ensemble's weight).
+    ``schmidt_one_norm``: an upper bound on the pure state's Schmidt 1-norm (sqrt 2 at pi/4), for
+    the window's truncation bound. Returns a
+    :class:`corrlab.theory.ensembles_dephased.DephasedNegativity`; the bounds are derived in
+    that module's docstring.
+    """
+    from corrlab.theory import ensembles_dephased as dd
+
+    n = _check_n(n)
+    tau = _check_time(tau, "tau")
+    gamma_t_bec = _check_gamma(gamma_t_bec, "dephasing")
+    if window is None:
+        win = _choose_window(n, dd.BANDED_WINDOW_WEIGHT, "weight", 61)
+    elif isinstance(window, Window):
+        win = window
+    else:
+        win = window_from_w(n, window)
+    c = _window_amplitudes(n, win.kmin, win.kmax)
+    return dd.banded_bounds_on_window(
+        n, tau, gamma_t_bec, win, c, lambda tn: negativity_truncation_bound(win, schmidt_one_norm, tn),
+        xi_nodes=dd.BANDED_XI_NODES if xi_nodes is None else int(xi_nodes))
+
+
+def dephased_negativity(n: int, tau: float, gamma_t_bec: float, *, method: str = "auto", tol: float = 1e-6,
+                        window=None, max_sector_dim: int = 12_000,
+                        schmidt_one_norm: float | None = None):
+    """Dephased log negativity (bits) by the method of ``method``, or chosen per regime ("auto").
+
+    "auto", in order: the exact sector method when its blocks have at most 3000 rows (seconds);
+    "hp" near the coherent states (|g| = 2N|tau| <= 4, Gamma t N <= 2, tau reduced mod pi/2 for
+    even N) when it converges to ``tol``; the sector method up to ``max_sector_dim``; "banded" at
+    tau = pi/4 with N even; the hp value with its (larger) estimated error if it was tried;
+    otherwise a PlanError naming what is out of reach.
+    """
+    from corrlab.theory.ensembles_dephased import (
+        FAST_SECTOR_DIM,
+        METHODS,
+        DephasedNegativity,
+        hp_log_negativity,
+        hp_regime,
+        is_banded_case,
+    )
+
+    if method not in METHODS:
+        raise PlanError(f"negativity method must be one of {', '.join(METHODS)}; got {method!r}")
+
+    def sector(limit):
+        r = dephased_log_negativity(n, tau, gamma_t_bec, window=window, tol=tol, max_sector_dim=limit,
+                                    schmidt_one_norm=schmidt_one_norm)
+        v = r.log_negativity_bits
+        detail = f"sector: blocks {'x'.join(map(str, r.sector_dims))}"
+        return DephasedNegativity(v, max(v - r.error_bound_bits, 0.0), v + r.error_bound_bits, "sector", "rigorous",
+                                  detail, r.window.w, r.window.omitted_weight)
+
+    def banded():
+        return banded_bounds(n, tau, gamma_t_bec, window=window,
+                             schmidt_one_norm=schmidt_one_norm if schmidt_one_norm else math.sqrt(2.0))
+
+    if method == "sector":
+        return sector(max_sector_dim)
+    if method == "hp":
+        return hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
+    if method == "banded":
+        return banded()
+    if gamma_t_bec == 0:
+        return sector(max_sector_dim)
+    win = choose_window(n, tol * 1e-3, criterion="weight", exact_max_states=61) if window is None else None
+    size = win.size if win is not None else None
+    sector_dim = None if size is None else (size * size + 3) // 4
+    if sector_dim is not None and sector_dim <= FAST_SECTOR_DIM:
+        return sector(max_sector_dim)
+    hp = None
+    if hp_regime(n, tau, gamma_t_bec):
+        hp = hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
+        if hp.upper_bits - hp.value_bits <= tol:
+            return hp
+    if sector_dim is None or sector_dim <= max_sector_dim:
+        return sector(max_sector_dim)
+    if is_banded_case(n, tau):
+        return banded()
+    if hp is not None:
+        return hp
+    raise PlanError(
+        f"dephased log negativity at n={n}, tau={tau:g}, Gamma t={gamma_t_bec:g} (bec) is out of reach: the exact "
+        f"sector method needs blocks of {sector_dim} rows (max_sector_dim={max_sector_dim}); the hp method covers "
+        f"tau within 4/(2N) of a multiple of pi/2 with Gamma t N <= 2, the banded bounds tau = pi/4 with N even"
+    )
+
+
 # ================================================================================ public API
 
 
@@ -944,10 +1037,20 @@ class EnsemblePoint:
     log_negativity_window: float | None = None
     log_negativity_omitted_weight: float | None = None
     method: str = ""
+    # dephased only (None without dephasing): how the dephased E_N was obtained ("sector", "hp", "banded",
+    # see corrlab.theory.ensembles_dephased), its bracket lower <= E_N <= upper, and whether that
+    # bracket is "rigorous" (sector, banded) or "estimated" (hp)
+    log_negativity_method: str | None = None
+    log_negativity_lower_bits: float | None = None
+    log_negativity_upper_bits: float | None = None
+    log_negativity_bound_kind: str | None = None
 
     def to_dict(self) -> dict:
-        return {f.name: (_json_float(getattr(self, f.name)) if f.name != "method" else self.method)
-                for f in fields(self)}
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v if isinstance(v, str) or (v is None) else _json_float(v)
+        return out
 
 
 @dataclass(frozen=True)
@@ -1002,7 +1105,8 @@ class EnsembleScan:
             lines.append(f"  dephasing Gamma/{'J' if self.convention == 'bec' else 'chi'} = {self.dephasing_rate:g}")
         for p, t in zip(self.points, self.times):
             w = "exact" if p.window is None else f"w={p.window:.2f}"
-            neg = (f", E_N(dephased) = {p.log_negativity_bits:.6f}" if p.gamma_t is not None else "")
+            neg = (f", E_N(dephased) = {p.log_negativity_bits:.6f} [{p.log_negativity_method}, "
+                   f"{p.log_negativity_lower_bits:.6f}..{p.log_negativity_upper_bits:.6f}]" if p.gamma_t is not None else "")
             lines.append(f"  {lab} = {t:.6g}: S = {p.entropy_bits:.6f} bits (+-{p.entropy_error_bound_bits:.1e}), "
                          f"E_N(pure) = {p.log_negativity_pure_bits:.6f}{neg}; {w}, omitted {p.omitted_weight:.1e}")
         return "\n".join(lines)
@@ -1023,12 +1127,14 @@ def _resolve_gamma_t(time: float, convention: str, dephasing, dephasing_rate) ->
 
 def ensemble_point(n: int, time: float, *, convention: str = "bec", dephasing: float | None = None,
                    dephasing_rate: float | None = None, window: float | None = None, tol: float = DEFAULT_TOL,
-                   max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM) -> EnsemblePoint:
+                   max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM, negativity_method: str = "auto") -> EnsemblePoint:
     """Entanglement of the two ensembles at one ``time`` (tau for "bec", chi t for "spin-j").
 
     ``dephasing``: Gamma t in the convention (see the module docstring); ``dephasing_rate``:
     Gamma / J = Gamma / chi, so Gamma t = rate * |time|. ``window``: half-width w in units of
-    sqrt(N)/2, or None to choose it for ``tol`` bits (exact for small N).
+    sqrt(N)/2, or None to choose it for ``tol`` bits (exact for small N). ``negativity_method``:
+    "auto" (per regime, see :func:`corrlab.theory.ensembles_dephased.dephased_negativity`),
+    "sector", "hp" or "banded".
     """
     n = _check_n(n)
     convention = _check_convention(convention)
@@ -1043,29 +1149,34 @@ def ensemble_point(n: int, time: float, *, convention: str = "bec", dephasing: f
     ln_pure = sp.log_negativity_bits()
     ln_pure_bound = sp.log_negativity_error_bound()
     ln, ln_bound, ln_w, ln_eps, method = ln_pure, ln_pure_bound, None, None, sp.method
+    neg_method = neg_lower = neg_upper = neg_kind = None
     if gamma_t is not None:
         if gamma_t == 0.0:
             ln_w, ln_eps = sp.window.w, sp.window.omitted_weight
+            neg_method, neg_kind = "pure", "rigorous"
+            neg_lower, neg_upper = max(ln_pure - ln_pure_bound, 0.0), ln_pure + ln_pure_bound
         else:
             a_upper = sp.schmidt_one_norm() + math.sqrt((n + 1) * sp.window.omitted_weight)
             a_upper = min(a_upper * (1 + 1e-9) + 1e-12, math.sqrt(n + 1))
-            neg = dephased_log_negativity(n, tau, bec_gamma_t(gamma_t, convention), window=w, tol=tol,
-                                          max_sector_dim=max_sector_dim, schmidt_one_norm=a_upper)
-            ln, ln_bound = neg.log_negativity_bits, neg.error_bound_bits
-            ln_w, ln_eps = neg.window.w, neg.window.omitted_weight
-            method += f"; negativity sectors {'x'.join(map(str, neg.sector_dims))}"
+            neg = dephased_negativity(n, tau, bec_gamma_t(gamma_t, convention), method=negativity_method,
+                                      window=w, tol=tol, max_sector_dim=max_sector_dim, schmidt_one_norm=a_upper)
+            ln, ln_bound = neg.value_bits, neg.error_bound_bits
+            ln_w, ln_eps = neg.window_w, neg.omitted_weight
+            neg_method, neg_lower, neg_upper, neg_kind = neg.method, neg.lower_bits, neg.upper_bits, neg.bound_kind
+            method += f"; negativity {neg.detail}"
     return EnsemblePoint(
         tau=tau, chi_t=4.0 * tau, entropy_bits=s_bits, log_negativity_bits=ln, window=sp.window.w,
         omitted_weight=sp.window.omitted_weight, entropy_error_bound_bits=sp.entropy_error_bound(),
         log_negativity_error_bound_bits=ln_bound, log_negativity_pure_bits=ln_pure,
         log_negativity_pure_error_bound_bits=ln_pure_bound, gamma_t=gamma_t, log_negativity_window=ln_w,
-        log_negativity_omitted_weight=ln_eps, method=method,
+        log_negativity_omitted_weight=ln_eps, method=method, log_negativity_method=neg_method,
+        log_negativity_lower_bits=neg_lower, log_negativity_upper_bits=neg_upper, log_negativity_bound_kind=neg_kind,
     )
 
 
 def simulate_ensembles(n: int, times: Sequence[float], *, convention: str = "bec", dephasing: float | None = None,
                        dephasing_rate: float | None = None, window: float | None = None, tol: float = DEFAULT_TOL,
-                       max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM,
+                       max_sector_dim: int = DEFAULT_MAX_SECTOR_DIM, negativity_method: str = "auto",
                        progress: Callable[[int, int], None] | None = None) -> EnsembleScan:
     """Entanglement at each of ``times`` (the convention's time variable): the Python side of the CLI.
 
@@ -1082,7 +1193,8 @@ def simulate_ensembles(n: int, times: Sequence[float], *, convention: str = "bec
     pts = []
     for i, t in enumerate(times):
         pts.append(ensemble_point(n, t, convention=convention, dephasing=dephasing, dephasing_rate=dephasing_rate,
-                                  window=window, tol=tol, max_sector_dim=max_sector_dim))
+                                  window=window, tol=tol, max_sector_dim=max_sector_dim,
+                                  negativity_method=negativity_method))
         if progress is not None:
             progress(i + 1, len(times))
     return EnsembleScan(n, convention, tuple(pts), None if dephasing is None else float(dephasing),

@@ -61,12 +61,16 @@ def simulate():
 @click.option("--max-sector-dim", type=int, default=12_000, show_default=True, metavar="ROWS",
               help="largest symmetry block of the dephased partial transpose to diagonalise "
                    "(N = 1000 at tau = pi/4 needs 9312: minutes and ~1 GB)")
+@click.option("--negativity-method", type=click.Choice(["auto", "sector", "hp", "banded"]), default="auto",
+              show_default=True,
+              help="dephased log negativity: auto picks per regime; sector (exact, N^3), hp (Gaussian regime, tau "
+                   "~ g/2N), banded (rigorous bracket at tau = pi/4, N even); JSON: log_negativity_method and bracket")
 @click.option("--json", "json_file", metavar="FILE", help="write the results as JSON to FILE ('-': stdout)")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="plot entropy and log negativity against time to FILE.png")
 @click.option("--quiet", is_flag=True, help="no progress bar, no table")
-def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window, tol, max_sector_dim, json_file,
-              plot_file, quiet):
+def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window, tol, max_sector_dim,
+              negativity_method, json_file, plot_file, quiet):
     """Entanglement of two x-polarised ensembles of N atoms under H = J S1^z S2^z.
 
     \b
@@ -106,10 +110,12 @@ def ensembles(n, taus, more_taus, scan, convention, gamma_t, gamma_rate, window,
             task = bar.add_task("scan", total=len(times), n=n)
             result = simulate_ensembles(n, times, convention=convention, dephasing=gamma_t, dephasing_rate=gamma_rate,
                                         window=window, tol=tol, max_sector_dim=max_sector_dim,
+                                        negativity_method=negativity_method,
                                         progress=lambda done, total: bar.update(task, completed=done))
     else:
         result = simulate_ensembles(n, times, convention=convention, dephasing=gamma_t, dephasing_rate=gamma_rate,
-                                    window=window, tol=tol, max_sector_dim=max_sector_dim)
+                                    window=window, tol=tol, max_sector_dim=max_sector_dim,
+                                    negativity_method=negativity_method)
 
     data = result.to_dict()
     if json_file:
@@ -187,7 +193,14 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
         return "exact" if w is None else f"{w:.2f}"
 
     pts = list(zip(result.times, result.points))
-    neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts if p.gamma_t}
+    neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts
+                   if p.gamma_t and p.log_negativity_method != "hp"}  # hp uses no S^z window
+    methods = sorted({p.log_negativity_method for _, p in pts if p.gamma_t})
+    if methods:
+        brackets = [(p.log_negativity_lower_bits, p.log_negativity_upper_bits) for _, p in pts if p.gamma_t]
+        width = max(hi - lo for lo, hi in brackets)
+        kinds = sorted({p.log_negativity_bound_kind for _, p in pts if p.gamma_t})
+        notes.append(f"E_N deph. by {', '.join(methods)} (bracket width <= {width:.1e} bits, {'/'.join(kinds)})")
     if len(neg_windows) == 1:
         (w, eps), = neg_windows
         notes.append(f"E_N deph. on window {window_cell(w)}" + ("" if w is None else f", omitted {eps or 0:.1e}"))
