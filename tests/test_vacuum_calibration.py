@@ -124,3 +124,129 @@ def test_a_gain_drift_between_the_calibrations_is_flagged_and_widens_the_set(tmp
     assert cs.drift_flagged
     plain = interval(cs.value["a"], cs._stat_rel("a"), cs.systematic_relative, cs.z)
     assert cs.box["a"][0] < plain[0] and cs.box["a"][1] > plain[1]
+
+
+# ------------------------------------------------------------------ the witnesses over the calibration
+def test_worst_case_corner_matches_the_witness_computed_at_that_corner():
+    from corrlab.analysis.gaussian import calibration_worst_case, gaussian_entanglement
+
+    rng = np.random.default_rng(5)
+    i2, z = np.eye(2), np.diag([1.0, -1.0])
+    c, s = math.cosh(0.4), math.sinh(0.4)  # two-mode squeezed vacuum, r = 0.2: E_N = 0.4 nats
+    v = 0.5 * np.block([[c * i2, s * z], [s * z, c * i2]]) * 2e-6  # columns: vacuum variance 1e-6
+    x = rng.multivariate_normal(np.zeros(4), v, size=200 * 50)
+    trial = np.repeat(np.arange(200), 50)
+    box = ((0.9e-6, 1.1e-6), (0.95e-6, 1.05e-6))
+    wc = calibration_worst_case(*x.T, trial=trial, box=box, calibration_alpha=0.025, rng=1)
+    at = gaussian_entanglement(*x.T, vacuum_variance=(0.9e-6, 0.95e-6), trial=trial, rng=1)
+    mid = gaussian_entanglement(*x.T, vacuum_variance=(1e-6, 1e-6), trial=trial, rng=1)
+    assert wc.at == pytest.approx((0.9e-6, 0.95e-6))
+    assert wc.corners["lo_a,lo_b"] == pytest.approx(at.log_negativity_corrected, abs=0.005)
+    assert wc.log_negativity < mid.log_negativity_corrected < wc.corners["hi_a,hi_b"]
+    # both sides scaled by s shift E_N by ln s (the notes): the symmetric corners differ by ln(1.1/0.9) roughly
+    assert wc.duan > mid.duan.statistic and wc.nu_pt > mid.nu_pt
+    assert wc.ci.confidence_level == pytest.approx(0.95) and wc.pvalue >= 0.025
+    assert wc.ci.low < at.ci.low  # at its own level 0.975 the bound is lower than at 0.95
+    with pytest.raises(PlanError):
+        calibration_worst_case(*x.T, trial=trial, box=((1.0, 0.5), (1.0, 1.0)), calibration_alpha=0.025)
+
+
+WORLD = {"linewidth_hz": 500.0}
+BOUNDARY = {**WORLD, "squeezing_r": 0.0, "occupation_n": 0.0, "correlated_noise": 0.5}
+STATED_5PC_OFF = {"vacuum_variance": {"a": 1.05e-6, "b": 1.05e-6}}  # the truth is vacuum_rms_v**2 = 1e-6
+
+
+def _analysed(tmp, params, *, calibration=None, bench_calibration=STATED_5PC_OFF, trials=60, **kw):
+    from corrlab.analysis.pipeline import analyze_dataset
+
+    p = tiny_protocol(trials=trials, samples=2000, acquisition={"record_quadratures": True},
+                      **({"calibration": calibration} if calibration else {}))
+    bench = sim_bench("gaussian", calibration=bench_calibration)
+    bench.world.params = dict(params)
+    assert run_protocol(p, bench, tmp, run_id="w").status == "complete"
+    return analyze_dataset(tmp / "w", interval_resamples=199, **kw)
+
+
+@pytest.fixture(scope="module")
+def boundary_stated(tmp_path_factory):
+    return _analysed(tmp_path_factory.mktemp("bs"), BOUNDARY)
+
+
+def test_separable_boundary_read_5pc_off_is_nonclassical_today_but_says_it_is_conditional(boundary_stated):
+    r = boundary_stated
+    g = r.nonclassicality["gaussian"]
+    assert 0.02 < g["log_negativity"] < 0.07 and g["ci"][0] > 0  # ln 1.05 = 0.049 of apparent entanglement
+    assert r.verdict.level == "nonclassical"  # a bare number is accepted ...
+    assert g["calibration"] == "stated" and g["worst_case"] is None
+    assert r.calibration["source"] == "stated" and "CONDITIONAL" in r.calibration["statement"]
+    entry = r.assumptions["nonclassical"]["log_negativity"][0]
+    assert entry["outcome"] == "stated" and "CONDITIONAL on an exact calibration" in entry["detail"]
+    # ... and the verdict says, in words, that the claim is conditional on it
+    assert any("CONDITIONAL on an exact vacuum calibration" in x for x in r.verdict.reasons)
+    assert any("rests on a STATED assumption" in x and "vacuum units" in x for x in r.verdict.reasons)
+
+
+def test_separable_boundary_is_not_nonclassical_once_the_calibration_is_measured(tmp_path):
+    r = _analysed(tmp_path, BOUNDARY, calibration=CAL)
+    cal = r.calibration
+    assert cal["source"] == "measured" and cal["nominal_vacuum_variance"] == STATED_5PC_OFF["vacuum_variance"]
+    for s in ("a", "b"):
+        lo, hi = cal["interval"][s]
+        assert lo < 1e-6 < hi < 1.05e-6  # the measurement excludes the stated number
+    g = r.nonclassicality["gaussian"]
+    assert g["calibration"] == "measured" and g["worst_case"]["ci"][0] == 0.0
+    assert r.verdict.level != "nonclassical" and not r.verdict.nonclassical
+    assert r.assumptions["nonclassical"]["log_negativity"][0]["outcome"] == "holds"
+    w = cal["witnesses"]
+    assert w["duan"]["worst_case"] >= w["duan"]["calibrated"] and w["log_negativity"]["worst_case"]["ci"][0] == 0.0
+
+
+def test_a_gain_drift_over_the_run_is_flagged_and_the_calibration_fails(tmp_path):
+    r = _analysed(tmp_path, {**BOUNDARY, "gain_drift": 0.1, "gain_drift_trials": 60}, calibration=CAL)
+    cal = r.calibration
+    assert cal["drift"]["checked"] and cal["drift"]["flagged"]
+    entry = r.assumptions["nonclassical"]["log_negativity"][0]
+    assert entry["outcome"] == "fails" and "drifted" in entry["detail"]
+    assert not r.verdict.nonclassical
+    assert any("ASSUMPTION FAILS for nonclassical through log negativity" in x for x in r.verdict.reasons)
+
+
+def test_two_mode_squeezed_state_stays_nonclassical_with_a_realistic_calibration(tmp_path):
+    r = _analysed(tmp_path, WORLD, calibration={**CAL, "systematic_relative": 0.05}, bench_calibration=None)
+    g = r.nonclassicality["gaussian"]
+    wc = g["worst_case"]
+    assert 0.9 < g["log_negativity"] < 1.1  # r = 0.5: E_N = 1 nat
+    assert 0 < wc["ci"][0] < g["ci"][0] and wc["log_negativity"] < g["log_negativity"]
+    # the worst corner is the smallest vacuum: both sides scaled by (1 - h) cost -ln(1 - h) nats or so
+    h = 1 - wc["at"]["a"] / r.calibration["vacuum_variance"]["a"]
+    assert g["log_negativity"] - wc["log_negativity"] == pytest.approx(-math.log(1 - h), abs=0.03)
+    assert r.verdict.level == "nonclassical"
+    assert r.assumptions["nonclassical"]["log_negativity"][0]["outcome"] == "holds"
+    assert not any("CONDITIONAL" in x for x in r.verdict.reasons)
+
+
+def test_a_number_given_on_the_command_line_is_a_stated_calibration(tmp_path):
+    r = _analysed(tmp_path, WORLD, calibration=CAL, bench_calibration=None, vacuum_variance=(1e-6, 1e-6))
+    assert r.calibration["source"] == "stated"
+    assert r.assumptions["nonclassical"]["log_negativity"][0]["outcome"] == "stated"
+
+
+def test_the_ladder_needs_the_worst_case_lower_bound_above_zero():
+    from corrlab.analysis.ladder import grade
+
+    main = {"pvalue": 0.5, "n_trials": 30, "mi": {"estimate": 0.0}}
+    g = {"log_negativity": 0.3, "ci": [0.2, 0.4], "pvalue": 1e-6, "worst_case": None}
+    kw = {"alpha": 0.05, "confirmatory": ["log_negativity"], "no_signalling_margin": 0.1}
+    assert grade(main, [], [], {"gaussian": g, "chsh": None}, **kw).verdict.nonclassical
+    g["worst_case"] = {"log_negativity": 0.0, "ci": [0.0, 0.5], "pvalue": 0.4, "confidence_level": 0.95}
+    v = grade(main, [], [], {"gaussian": g, "chsh": None}, **kw).verdict
+    assert not v.nonclassical and any("worst case over the calibration" in r for r in v.reasons)
+
+
+def test_one_calibration_leaves_the_drift_unchecked():
+    from corrlab.analysis.vacuum import assumption_entry
+
+    section = {"source": "measured", "fits": {"before": {}}, "stat_relative": {"a": 0.01, "b": 0.01},
+               "systematic_relative": 0.02, "drift": {"checked": False, "flagged": False, "sides": {}}}
+    name, check, outcome, detail = assumption_entry(section, None)
+    assert outcome == "unchecked" and "one calibration only" in detail
