@@ -250,3 +250,43 @@ def test_one_calibration_leaves_the_drift_unchecked():
                "systematic_relative": 0.02, "drift": {"checked": False, "flagged": False, "sides": {}}}
     name, check, outcome, detail = assumption_entry(section, None)
     assert outcome == "unchecked" and "one calibration only" in detail
+
+
+def test_cli_run_of_a_calibrated_protocol_then_the_report_shows_the_fit_and_both_witnesses(tmp_path):
+    """As a user: ``corrlab run`` of a small calibrated protocol on a simulated bench (the
+    two-mode squeezed world), ``--analyze``; the results and the report carry the calibration."""
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from corrlab.daq.cli import cli
+    from tests.conftest import ROOT
+
+    text = (ROOT / "protocols/demo_calibrated.toml").read_text()
+    for key, value in {"trials": 24, "samples": 2000, "n_resamples": 199}.items():
+        text, n = re.subn(rf"(?m)^{key}\s*=\s*[^#\n]*", f"{key} = {value} ", text, count=1)  # the first: acquisition
+        assert n == 1
+    text = re.sub(r"(?m)^temperatures_k\s*=.*$", "temperatures_k = [0.05, 0.1, 0.2, 0.3, 0.4]", text)
+    text = text.replace("# oscillator_frequency_hz = 1000.0", "oscillator_frequency_hz = 5e6")
+    proto = tmp_path / "cal.toml"
+    proto.write_text(text)
+    bench = (ROOT / "instruments/simulated.toml").read_text()
+    bench = re.sub(r"(?s)\[world\].*?(?=\[reconnect\])",
+                   '[world]\nkind = "gaussian"\n[world.params]\nlinewidth_hz = 500.0\n\n', bench)
+    (tmp_path / "bench.toml").write_text(bench)
+    res = CliRunner().invoke(cli, ["run", str(proto), "--bench", str(tmp_path / "bench.toml"), "--out",
+                                   str(tmp_path / "d"), "--run-id", "cal", "--quiet", "--analyze"])
+    assert res.exit_code == 0, res.output
+    assert "vacuum calibration: MEASURED" in res.output and "worst case over the calibration" in res.output
+    results = json.loads((tmp_path / "d/cal.results.json").read_text())
+    cal = results["calibration"]
+    assert cal["source"] == "measured" and set(cal["fits"]) == {"before", "after"}
+    for s in ("a", "b"):
+        assert cal["interval"][s][0] < 1e-6 < cal["interval"][s][1]
+    g = results["nonclassicality"]["gaussian"]
+    assert g["worst_case"]["ci"][0] > 0 and results["verdict"]["nonclassical"]
+    report = (tmp_path / "d/cal.report.html").read_text()
+    section = report[report.index("<h2>Vacuum calibration</h2>"):]
+    assert section.count("<img") >= 2  # the fit with its data points; the witness with and without
+    assert "Gaussian witnesses with and without the calibration" in section and "worst case" in section
