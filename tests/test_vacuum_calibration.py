@@ -248,7 +248,7 @@ def test_one_calibration_leaves_the_drift_unchecked():
 
     section = {"source": "measured", "fits": {"before": {}}, "stat_relative": {"a": 0.01, "b": 0.01},
                "systematic_relative": 0.02, "drift": {"checked": False, "flagged": False, "sides": {}}}
-    name, check, outcome, detail = assumption_entry(section, None)
+    _name, _check, outcome, detail = assumption_entry(section, None)
     assert outcome == "unchecked" and "one calibration only" in detail
 
 
@@ -259,8 +259,8 @@ def test_cli_run_of_a_calibrated_protocol_then_the_report_shows_the_fit_and_both
     import re
 
     from click.testing import CliRunner
-
     from corrlab.daq.cli import cli
+
     from tests.conftest import ROOT
 
     text = (ROOT / "protocols/demo_calibrated.toml").read_text()
