@@ -108,7 +108,8 @@ def design_entry(design: dict | None) -> dict | None:
 def build(*, alpha: float, ns_tests: Sequence[dict], adjusted: dict | None, ns_key, drift: Sequence[dict],
           serial: dict | None = None, time_block_trials: int = 0, order=None, has_controls: bool, settings=None, chsh: dict | None = None, gaussian: dict | None = None,
           quadrature_observables: bool = False, fair_sampling: bool = False, missing_outcomes: dict | None = None,
-          missing_ids: int = 0, calibration_source: str | None = None, design: dict | None = None) -> dict:
+          missing_ids: int = 0, calibration_source: str | None = None, design: dict | None = None,
+          vacuum_calibration: dict | None = None) -> dict:
     """The section from the tests the pipeline ran (plain data in, plain data out).
 
     ``drift``: the results' drift diagnostics (``side``, ``pvalue``; shown, not a gate: the
@@ -119,7 +120,8 @@ def build(*, alpha: float, ns_tests: Sequence[dict], adjusted: dict | None, ns_k
     (None: not tested); ``settings``: the :class:`~corrlab.analysis.bell.SettingsResult` of
     main's settings; ``design``: ``{run_id: DesignCheck.to_json()}`` of the runs whose recorded
     seed and schedule were recomputed (:mod:`corrlab.analysis.design`; imports have none); ``missing_outcomes``: ``{"a": n, "b": n, "trials": n}`` of main's trials
-    with a missing outcome; ``missing_ids``: trial ids absent between the first and last.
+    with a missing outcome; ``missing_ids``: trial ids absent between the first and last;
+    ``vacuum_calibration``: the results' ``calibration`` section (:mod:`corrlab.analysis.vacuum`).
     """
     x_obs = ["x_a", "x_b"]
     used = x_obs + (["y_a", "y_b"] if quadrature_observables else [])
@@ -209,10 +211,11 @@ def build(*, alpha: float, ns_tests: Sequence[dict], adjusted: dict | None, ns_k
         lst.append(no_signalling_entry(ns_tests, adjusted, alpha=alpha, observables=x_obs, key=ns_key))
         nc["chsh"] = lst
     if gaussian is not None:
+        # the calibration's entry (issue 14)
+        from corrlab.analysis.vacuum import assumption_entry
+
         nc["log_negativity"] = [
-            entry("quadratures in vacuum units (a vacuum calibration)", "not checkable from these data", "stated",
-                  f"{calibration_source or 'the calibration'} declares the vacuum variances; its uncertainty is not "
-                  "propagated"),
+            entry(*assumption_entry(vacuum_calibration, calibration_source)),
             no_signalling_entry(ns_tests, adjusted, alpha=alpha, observables=["x_a", "y_a", "x_b", "y_b"], key=ns_key),
         ]
     return {"dependence": dep, "protocol-specific": ps, "nonclassical": nc}

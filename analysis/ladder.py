@@ -14,6 +14,10 @@ checks. The rungs:
 3. nonclassical: a witness (CHSH with randomized settings, or positive log negativity of
    vacuum-calibrated quadratures) is violated and no signalling is detected.
 
+With a measured vacuum calibration (issue 14) the log negativity counts only when, besides its
+Holm-adjusted p at the calibrated value, the lower bound of its worst case over the calibration's
+confidence set (joint coverage 1 - alpha, :mod:`corrlab.analysis.vacuum`) excludes E_N = 0.
+
 ``level`` is the highest rung whose own test holds; detected signalling caps it at
 ``dependence``. Evidence counts only as the plan's confirmatory family declared it; a
 no-signalling test counts whether or not the plan made it confirmatory (it can only lower
@@ -111,6 +115,9 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     chsh, gaussian = nonclassicality.get("chsh"), nonclassicality.get("gaussian")
     dependence_p = main.get("pvalue")
     chsh_p = chsh["pvalue"] if chsh is not None else None
+    # with a measured calibration the Gaussian evidence must also hold in the worst case over the
+    # calibration's confidence set: its lower bound (joint coverage 1 - alpha) excludes E_N = 0 (issue 14)
+    gauss_wc = (gaussian or {}).get("worst_case")
     gauss_p = gaussian["pvalue"] if gaussian is not None else None
     family: list[tuple[str, float]] = []
     if "dependence" in confirmatory and dependence_p is not None:
@@ -155,7 +162,8 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     dependence_test = passes("dependence")
     controls_ok = bool(controls) and all(passes(control_key(c)) for c in controls)
     chsh_test_ok = chsh_p is not None and passes("chsh")
-    gauss_test_ok = gauss_p is not None and passes("log_negativity") and gaussian["ci"][0] > 0
+    gauss_test_ok = (gauss_p is not None and passes("log_negativity") and gaussian["ci"][0] > 0
+                     and (gauss_wc is None or gauss_wc["ci"][0] > 0))
     # a rung (or witness) whose test holds is granted only when its assumptions hold or are stated
     dependence = dependence_test and not blocked["dependence"]
     protocol_specific = dependence and controls_ok and not signalling and not blocked["protocol-specific"]
@@ -237,8 +245,16 @@ def _reasons(main, controls, ns_tests, nonclassical, adj, *, alpha, no_signallin
                  f"i.i.d.) -> {'violated' if chsh_ok else 'not violated: a local model can account for these outcomes'}")
     if nonclassical.get("gaussian") is not None:
         g = nonclassical["gaussian"]
-        r.append(f"log negativity E_N = {g['log_negativity']:.3f} nats [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] "
-                 f"(bias-corrected) -> {'entangled' if gauss_ok else 'not shown entangled'}")
+        wc = g.get("worst_case")
+        if wc is not None:
+            r.append(f"log negativity E_N = {g['log_negativity']:.3f} nats [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] "
+                     f"(bias-corrected) at the calibrated vacuum; worst case over the calibration's confidence set "
+                     f"{wc['log_negativity']:.3f} [{wc['ci'][0]:.3f}, {wc['ci'][1]:.3f}] ({wc['confidence_level']:.0%} "
+                     f"joint), worst-case p = {_fmt_p(wc['pvalue'])} -> {'entangled' if gauss_ok else 'not shown entangled'}")
+        else:
+            r.append(f"log negativity E_N = {g['log_negativity']:.3f} nats [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] "
+                     f"(bias-corrected) -> {'entangled' if gauss_ok else 'not shown entangled'}"
+                     + (f"; {g['conditional']}" if g.get("conditional") else ""))
     for name, why in nonclassical.get("not_applicable", {}).items():
         r.append(f"{name}: not applicable ({why})")
     if dependence and not (chsh_ok or gauss_ok):

@@ -296,6 +296,7 @@ class AnalysisResults(Result):
     excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand (exploratory)
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
     assumptions: dict = field(default_factory=dict)  # rung -> [{assumption, check, outcome, detail, pvalue}]
+    calibration: dict | None = None  # the vacuum calibration and the witnesses over it (issue 14)
     details: dict = field(default_factory=dict, metadata={"internal": True}, repr=False)  # for the report
 
     def to_dict(self) -> dict:
@@ -316,6 +317,7 @@ class AnalysisResults(Result):
             "excluded_trials": self.excluded_trials,
             "missing_trials": self.missing_trials,
             "assumptions": self.assumptions,
+            **({"calibration": self.calibration} if self.calibration else {}),
         })
 
     def summary(self) -> str:
@@ -400,6 +402,7 @@ class DatasetContext:
     excluded_trials: dict = field(default_factory=dict)  # run_id -> trial ids left out by hand
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
     design: dict = field(default_factory=dict)  # run_id -> DesignCheck.to_json(): the data against the recorded seed
+    vacuum_calibration: dict | None = None  # the manifest's calibration with measurements (issue 14), or None
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
@@ -429,7 +432,9 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                          (source.calibration or {}).get("magnetization_full_scale"),
                          excluded_trials={source.run_id: exclude} if exclude else {},
                          missing_trials={source.run_id: [list(g) for g in gaps]} if gaps else {},
-                         design={} if design.outcome == "unchecked" else {source.run_id: design.to_json()})
+                         design={} if design.outcome == "unchecked" else {source.run_id: design.to_json()},
+                         # a number given here (--vacuum-variance) is a stated calibration, whatever was measured
+                         vacuum_calibration=None if vacuum_variance is not None else source.calibration)
     return data, ctx
 
 
@@ -448,6 +453,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     """
     from corrlab.analysis import coherence as coh
     from corrlab.analysis.bell import chsh_test
+    from corrlab.analysis import vacuum
     from corrlab.analysis.gaussian import gaussian_entanglement
     from corrlab.analysis.intervals import mi_difference_interval, mi_interval
     from corrlab.analysis.bell import settings_test
@@ -618,6 +624,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
 
     # -- non-classicality ----------------------------------------------------------------------
     nonclassical: dict[str, Any] = {"gaussian": None, "chsh": None, "macroscopic": None, "not_applicable": {}}
+    calibration_out = None
     if calibration is None:
         nonclassical["not_applicable"]["log_negativity"] = "no vacuum calibration (manifest calibration or --vacuum-variance)"
     elif not data.quadratures.get("main"):
@@ -632,9 +639,11 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         lens = [x.shape[1] for x in xs]
         stacked = np.concatenate(xs, axis=1)
         trial_ids = np.repeat(np.arange(len(xs)), lens)
-        try:
+        try:  # at the calibrated value: the measured calibration's (issue 14), else the stated number
+            cal_set = vacuum.confidence_set(ctx.vacuum_calibration, alpha=alpha)
+            vv = cal_set.value if cal_set is not None else calibration
             g = gaussian_entanglement(stacked[0], stacked[1], stacked[2], stacked[3],
-                                      vacuum_variance=(calibration["a"], calibration["b"]), trial=trial_ids,
+                                      vacuum_variance=(vv["a"], vv["b"]), trial=trial_ids,
                                       confidence_level=the_plan.confidence_level,
                                       rng=_task_rng(the_plan.seed, "gaussian"))
         except (DatasetError, PlanError) as exc:  # an unphysical matrix is an error, not a number
@@ -646,6 +655,10 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
                                         "simon_entangled": g.simon.entangled, "duan": g.duan.statistic,
                                         "covariance": g.covariance, "method": g.method}
             details["gaussian"] = g
+            calibration_out = vacuum.propagate(
+                nonclassical["gaussian"], g, stacked, trial_ids, cal_set, calibration, alpha=alpha,
+                n_resamples=1999, rng=_task_rng(the_plan.seed, "gaussian", "calibration"),
+                nominal=(ctx.vacuum_calibration or {}).get("nominal_vacuum_variance"))
     sel = data.select("main")
     pairs = {(sa, sb) for sa, sb in zip(data.setting_a[sel], data.setting_b[sel])}
     if len(pairs) < 4:
@@ -718,7 +731,8 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         missing_outcomes=(nonclassical["chsh"] or {}).get("missing_outcomes"),
         missing_ids=sum(hi - lo + 1 for gaps in ctx.missing_trials.values() for lo, hi in gaps),
         design=ctx.design,
-        calibration_source="the vacuum calibration (manifest calibration or --vacuum-variance)")
+        calibration_source="the vacuum calibration (manifest calibration or --vacuum-variance)",
+        vacuum_calibration=calibration_out)
     if nonclassical["chsh"] is not None and settings_check is not None and not isinstance(settings_check, PlanError):
         nonclassical["chsh"]["settings"] = {
             "pvalue": settings_check.pvalue, "balance_pvalue": settings_check.balance_pvalue,
@@ -746,6 +760,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         no_signalling={"tests": ns_tests, "signalling_detected": verdict.signalling_detected, "drift": drift},
         nonclassicality=nonclassical, verdict=verdict, family=graded.family,
         excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, assumptions=assumptions,
+        calibration=calibration_out,
         details=details)
 
 

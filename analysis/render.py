@@ -54,6 +54,54 @@ def assumption_lines(res) -> list[str]:
     return out
 
 
+def calibration_lines(res) -> list[str]:
+    """The vacuum calibration and the Gaussian witnesses with and without its uncertainty (issue 14)."""
+    cal = getattr(res, "calibration", None)
+    if not cal:
+        return []
+    w = cal.get("witnesses") or {}
+    ln = w.get("log_negativity") or {}
+    out = []
+    if cal["source"] == "stated":
+        vv = cal.get("vacuum_variance") or {}
+        out.append(f"vacuum calibration: STATED (a bare number: A {_f(vv.get('a'))}, B {_f(vv.get('b'))}); "
+                   "the Gaussian witnesses are CONDITIONAL on an exact calibration")
+    else:
+        vv, box, rel = cal["vacuum_variance"], cal["interval"], cal["stat_relative"]
+        out.append(f"vacuum calibration: MEASURED ({', '.join(cal['fits'])}; {cal['model']})")
+        for s in ("a", "b"):
+            fits = "; ".join(f"{k} {_f(f[s]['vacuum_variance'])} +- {f[s]['stat_relative']:.2%} "
+                             f"(chi2/dof {f[s]['chi2']:.1f}/{f[s]['dof']})" for k, f in cal["fits"].items())
+            out.append(f"  {s.upper()}: {_f(vv[s])} (stat +-{rel[s]:.2%}, syst +-{cal['systematic_relative']:.2%}); "
+                       f"{cal['level_per_side']:.2%} interval [{_f(box[s][0])}, {_f(box[s][1])}]; {fits}")
+        d = cal["drift"]
+        if not d["checked"]:
+            out.append("  drift: NOT CHECKED (one calibration)")
+        else:
+            out.append("  drift before -> after: " + ", ".join(
+                f"{s.upper()} {x['relative_difference']:+.2%} (z {x['z']:.1f})" for s, x in d["sides"].items())
+                + ("  FLAGGED: the set is the union of both intervals" if d["flagged"] else "  (within uncertainty)"))
+        if cal.get("nominal_vacuum_variance"):
+            nv = cal["nominal_vacuum_variance"]
+            out.append(f"  nominal (bench file) value, not used: A {_f(nv['a'])}, B {_f(nv['b'])}")
+    if ln:
+        c, wc = ln["calibrated"], ln.get("worst_case")
+        out.append(f"  E_N at the calibrated value: {_f(c['log_negativity'])} nats {_ci(c['ci'])} "
+                   f"({c['confidence_level']:.0%})")
+        if wc:
+            out.append(f"  E_N worst case over the calibration: {_f(wc['log_negativity'])} nats {_ci(wc['ci'])} "
+                       f"({wc['confidence_level']:.0%} joint, Bonferroni split)")
+        for name in ("duan", "simon", "nu_pt"):
+            x = w.get(name) or {}
+            if x:
+                out.append(f"  {name}: {_f(x['calibrated'])} calibrated, "
+                           f"{_f(x.get('worst_case')) if x.get('worst_case') is not None else '-'} worst case "
+                           f"(separable: >= {_f(x['bound'])})")
+    if cal.get("statement"):
+        out.append(f"  {cal['statement']}")
+    return out
+
+
 def summary_text(res) -> str:
     lines = [f"corrlab analysis of {res.run_id} (plan {str(res.plan_sha256)[:12]}...)"
              + ("  EXPLORATORY" if res.exploratory else "")]
@@ -65,6 +113,7 @@ def summary_text(res) -> str:
     for c in res.controls:
         d = c["mi_difference"]
         lines.append(f"main - {c['control']}: {_f(d['estimate'])} {_ci(d['ci'])} p={_f(c['pvalue'])}")
+    lines += calibration_lines(res)
     lines.append("evidence ladder:")
     lines += ladder_lines(res)
     lines += assumption_lines(res)
@@ -111,8 +160,12 @@ def print_summary(res, console) -> None:
         console.print(f"CHSH: S = {_f(c['S'])} +- {_f(c['se'])}  CI {_ci(c['ci'])}  p(S<=2) = {_f(c['pvalue'])} "
                       f"(normal approx. {_f(c['pvalue_normal'])}); local bound 2, Tsirelson 2.828")
     if nc.get("gaussian"):
+        from rich.markup import escape
+
         g = nc["gaussian"]
         console.print(f"log negativity: {_f(g['log_negativity'])} nats {_ci(g['ci'])}  ({g['bias_statement']})")
+        for line in calibration_lines(res):
+            console.print(escape(line))
     if nc.get("macroscopic"):
         from rich.markup import escape
 
@@ -228,8 +281,10 @@ def write_report(res, path) -> None:
     if nulls:
         fig, axes = plt.subplots(1, len(nulls), figsize=(3.2 * len(nulls), 2.8), squeeze=False)
         for ax, (name, (obs, null)) in zip(axes[0], nulls.items()):
-            ax.hist(null, bins=50, color="lightgrey")
-            ax.axvline(obs, color="red")
+            null = np.asarray(null, dtype=float)
+            ax.hist(null[np.isfinite(null)], bins=50, color="lightgrey")  # an infinite statistic has no bin
+            if np.isfinite(obs):
+                ax.axvline(obs, color="red")
             ax.set_title(name, fontsize=8)
         fig.tight_layout()
         parts.append("<h2>Null distributions (grey) and observed values (red)</h2>" + _png(fig))
@@ -261,6 +316,9 @@ def write_report(res, path) -> None:
         ax.set_yticks([])
         ax.set_xlabel("S")
         parts.append(f"<p>CHSH S = {_f(c['S'])} ± {_f(c['se'])}, p(S ≤ 2) = {_f(c['pvalue'])}</p>" + _png(fig))
+    cal = getattr(res, "calibration", None)
+    if cal:
+        parts.append(_calibration_html(cal, plt))
     if nc.get("gaussian"):
         g = nc["gaussian"]
         cov = np.asarray(g["covariance"])
@@ -272,6 +330,73 @@ def write_report(res, path) -> None:
     for name, why in nc.get("not_applicable", {}).items():
         parts.append(f"<p>{html.escape(name)}: not applicable ({html.escape(why)})</p>")
     _write_page(path, f"corrlab {res.run_id}", parts)
+
+
+def _calibration_html(cal: dict, plt) -> str:
+    """The vacuum calibration: the thermal fit with its data points, and the witnesses with and
+    without the calibration's uncertainty (issue 14)."""
+    out = ["<h2>Vacuum calibration</h2>"]
+    if cal["source"] == "stated":
+        out.append(f"<p class='warn'>{html.escape(cal['statement'])}</p>")
+    else:
+        from corrlab.calibration import occupation
+
+        f = cal["oscillator_frequency_hz"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), squeeze=False)
+        for ax, side in zip(axes[0], ("a", "b")):
+            for k, (which, pts) in enumerate(cal["points"].items()):
+                t = np.asarray(pts["temperatures_k"])
+                ax.errorbar(t, pts[side]["mean"], yerr=pts[side]["se"], fmt="os"[k % 2], capsize=3, color=f"C{k}",
+                            label=f"{which} (mean of {len(pts[side]['readings'][0])} readings +- s.e.)")
+                for ti, r in zip(t, pts[side]["readings"]):
+                    ax.plot([ti] * len(r), r, ".", color="grey", alpha=0.5, ms=3)
+                tt = np.linspace(0.8 * t.min(), 1.1 * t.max(), 100)
+                v = cal["fits"][which][side]["vacuum_variance"]
+                ax.plot(tt, v * (2 * occupation(tt, f) + 1), "-", lw=1, color=f"C{k}",
+                        label=f"{which} fit: v_vac = {v:.4g}")
+            ax.set_title(f"side {side.upper()}: variance = v_vac (2 n_th(T) + 1)", fontsize=9)
+            ax.set_xlabel("cryostat temperature T (K)")
+            ax.set_ylabel("quadrature variance (column units)")
+            ax.legend(fontsize=7)
+        out.append(_png(fig))
+        rows = []
+        for s in ("a", "b"):
+            lo, hi = cal["interval"][s]
+            rows.append([s.upper(), f"{cal['vacuum_variance'][s]:.5g}", f"{cal['stat_relative'][s]:.2%}",
+                         f"{cal['systematic_relative']:.2%}", f"[{lo:.5g}, {hi:.5g}] ({cal['level_per_side']:.2%})",
+                         ", ".join(f"{w} {fs[s]['vacuum_variance']:.5g}" for w, fs in cal["fits"].items()),
+                         (f"{cal['drift']['sides'][s]['relative_difference']:+.2%} (z {cal['drift']['sides'][s]['z']:.1f})"
+                          if cal["drift"]["checked"] else "not checked")])
+        out.append(_table(["side", "vacuum variance", "stat", "syst (declared)", "interval", "fits", "drift"], rows))
+        if cal["drift"]["flagged"]:
+            out.append("<p class='warn'>Drift between the calibrations beyond their uncertainty: each side's "
+                       "interval is the union of both calibrations' intervals.</p>")
+    w = cal.get("witnesses") or {}
+    if w:
+        ln = w["log_negativity"]
+        c, wc = ln["calibrated"], ln.get("worst_case")
+        rows = [["log negativity E_N (nats)", f"{_f(c['log_negativity'])} {_ci(c['ci'])}",
+                 f"{_f(wc['log_negativity'])} {_ci(wc['ci'])}" if wc else "-", "0 (E_N > 0: entangled)"]]
+        for name, label in (("duan", "Duan sum"), ("simon", "Simon invariant"), ("nu_pt", "nu_pt")):
+            x = w.get(name) or {}
+            if x:
+                rows.append([label, _f(x["calibrated"]), _f(x.get("worst_case")) if x.get("worst_case") is not None
+                             else "-", f"{_f(x['bound'])} (below: entangled)"])
+        out.append("<h3>Gaussian witnesses with and without the calibration's uncertainty</h3>" + _table(
+            ["witness", "at the calibrated value", "worst case over the calibration", "classical boundary"], rows))
+        if wc:
+            fig, ax = plt.subplots(figsize=(6, 1.8))
+            ax.errorbar([c["log_negativity"]], [1], xerr=[[c["log_negativity"] - c["ci"][0]],
+                        [c["ci"][1] - c["log_negativity"]]], fmt="o", capsize=4)
+            ax.errorbar([wc["log_negativity"]], [0], xerr=[[wc["log_negativity"] - wc["ci"][0]],
+                        [wc["ci"][1] - wc["log_negativity"]]], fmt="s", capsize=4, color="C3")
+            ax.axvline(0, ls="--", color="grey")
+            ax.set_yticks([0, 1], ["worst case over\nthe calibration", "calibrated value"])
+            ax.set_xlabel("E_N (nats)")
+            out.append(_png(fig))
+    if cal.get("statement"):
+        out.append(f"<p>{html.escape(cal['statement'])}</p>")
+    return "".join(out)
 
 
 def _write_page(path, title: str, parts: list[str]) -> None:

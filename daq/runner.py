@@ -201,6 +201,31 @@ class Runner:
                          confirmed=report.confirmed, not_confirmed=list(report.not_confirmed))
         return report.to_json()
 
+    # -- the vacuum calibration (issue 14) --------------------------------------------------------
+    def calibrate(self, which: str) -> None:
+        """Run the protocol's calibration step (if it has one) and record it in the manifest's
+        ``calibration``: ``measurements`` (each with its raw readings and fit), and
+        ``vacuum_variance`` set to the latest fit (a stated one from the bench file is kept as
+        ``nominal_vacuum_variance``). A "before" already recorded (a resumed run) is not repeated."""
+        if self.protocol.calibration is None:
+            return
+        from corrlab.protocols.calibrate import calibrate
+
+        cal = dict(self.writer.manifest.get("calibration") or {})
+        done = cal.get("measurements") or []
+        if which == "before" and any(m.get("which") == "before" for m in done):
+            return
+        measurement = self.drive(calibrate(self.protocol, which))
+        measurement["time_utc"] = utc_now()
+        if "vacuum_variance" in cal and not done and "nominal_vacuum_variance" not in cal:
+            cal["nominal_vacuum_variance"] = cal["vacuum_variance"]
+        cal["measurements"] = list(done) + [measurement]
+        fit = measurement["fit"]
+        if all(fit.get(s) for s in ("a", "b")):
+            cal["vacuum_variance"] = {s: fit[s]["vacuum_variance"] for s in ("a", "b")}
+        cal["source"] = "measured"
+        self.writer.set_manifest(calibration=cal)
+
     # -- faults and outages -------------------------------------------------------------------------
     def recover(self, exc: InstrumentError, spec: TrialSpec, attempt: int, counted: int, outages: int) -> bool:
         """After an instrument fault in a trial (the trial is discarded): journal it, find out what
@@ -331,6 +356,8 @@ class Runner:
         try:
             self.journal("run", "start", f"{len(todo)} trial(s) to measure, {len(done)} already committed")
             self.drive(setup_plan(self.protocol))
+            if todo:
+                self.calibrate("before")
             per_part = self.protocol.schedule.trials_per_part
             for spec in todo:
                 result = self.run_trial(spec)
@@ -339,6 +366,8 @@ class Runner:
                 if self.writer.pending_trials >= per_part:
                     self._commit()
             self._commit()
+            if todo and self.protocol.calibration is not None and self.protocol.calibration.repeat_at_end:
+                self.calibrate("after")
             status = "complete"
         except (Interrupted, KeyboardInterrupt) as exc:
             stop_signal = str(exc) or "SIGINT"

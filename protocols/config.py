@@ -120,6 +120,35 @@ class Fix(_Section):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class Calibration(_Section):
+    """The vacuum calibration (issue 14): a thermal fit before the first trial and after the last.
+
+    At each of ``temperatures_k`` (set through the thermal role, then held in band as in
+    stabilize) the digitizer takes ``readings`` records of ``samples`` points with nothing
+    prepared (mediator open, drive off): each record's quadrature variance per side is one
+    reading. The fit (:mod:`corrlab.calibration`) gives each side's vacuum variance and its
+    statistical standard error; ``systematic_relative`` is the declared bound on what the fit
+    cannot see (thermometry, gain between calibration and measurement), required.
+    """
+
+    temperatures_k: list[float] = Field(min_length=2, max_length=100)
+    readings: int = Field(4, ge=2, le=10_000, description="records per temperature (their spread is the point's error)")
+    samples: int | None = Field(None, ge=16, le=50_000_000, description="points per record (default: acquisition.samples)")
+    systematic_relative: float = Field(ge=0, lt=1, description="declared systematic relative uncertainty (a bound)")
+    oscillator_frequency_hz: float | None = Field(None, gt=0, description="for n_th(T) (default: readout.frequency_hz)")
+    tolerance_k: float | None = Field(None, gt=0, description="band around each temperature (default: stabilize's)")
+    repeat_at_end: bool = Field(True, description="calibrate again after the last trial (drift check)")
+
+    @field_validator("temperatures_k")
+    @classmethod
+    def _temps(cls, v):
+        if any(not 0 < t <= 1500 for t in v):
+            raise ValueError("calibration temperatures must lie in (0, 1500] K")
+        if len(set(v)) < 2:
+            raise ValueError("a thermal fit needs at least two different temperatures")
+        return v
+
+
 class Protocol(_Section):
     protocol: ProtocolMeta
     schedule: Schedule
@@ -130,6 +159,7 @@ class Protocol(_Section):
     isolate: Isolate = Field(default_factory=Isolate)
     stabilize: Stabilize = Field(default_factory=Stabilize)
     fix: Fix = Field(default_factory=Fix)
+    calibration: Calibration | None = None
     analysis: dict[str, Any] = Field(default_factory=dict, description="the analysis plan (validated by corrlab.plan)")
 
     @model_validator(mode="after")
@@ -152,7 +182,10 @@ class Protocol(_Section):
         return ("y_a", "y_b") if self.acquisition.record_quadratures else ()
 
     def to_json(self) -> dict:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data.get("calibration") is None:  # left out when absent: protocols without one hash as before
+            data.pop("calibration", None)
+        return data
 
     @property
     def sha256(self) -> str:

@@ -47,6 +47,15 @@ H_OVER_K = 6.62607015e-34 / 1.380649e-23  # s K
 MEDIATOR_CHANNEL = 101
 ENVIRONMENT_CHANNEL = 102
 SETTLE_SIGMA_MM = 0.0002  # stage settling error, 0.2 um rms
+CAL_TAG_BASE = 2_000_000_000  # record tags at or above it are calibration records (protocols/calibrate.py)
+
+
+def record_progress(tag: int, run_trials: float) -> float:
+    """Where in the run a record falls, 0 (start) to 1 (end): a trial by its index over
+    ``run_trials``; a calibration record by its tag (before: 0, after: 1)."""
+    if tag >= CAL_TAG_BASE:
+        return 0.0 if (tag - CAL_TAG_BASE) // 1_000_000 == 0 else 1.0
+    return min(1.0, max(0.0, tag / max(run_trials, 1.0)))
 
 
 def _key(*parts: Any) -> list[int]:
@@ -366,6 +375,18 @@ class OscillatorWorld:
 class GaussianWorld(OscillatorWorld):
     """A two-mode squeezed thermal state of A and B, quadratures in vacuum units.
 
+    The vacuum calibration (issue 14): a record with no ΔL code delivered (the calibration
+    step's, mediator open) sees each oscillator in equilibrium with the cryostat, ``V = (n_th(T)
+    + 1/2) I`` at the LakeShore's true temperature and ``oscillator_frequency_hz``, read through
+    the same chain, so its variance is ``vacuum_rms_v**2 (2 n_th + 1)``: the true vacuum variance
+    sets what a thermal fit finds. ``correlated_noise`` m adds classically correlated
+    displacement noise ``m [[I, Z], [Z, I]]`` to the prepared state (x correlated, p
+    anticorrelated; ``m I`` on each side when not prepared): with ``squeezing_r = 0`` and
+    ``occupation_n = 0`` it is separable exactly on the PPT boundary (nu_pt = 1/2 in these units),
+    so a vacuum scale taken too large makes it look entangled. ``gain_drift``: the chain's power
+    gain grows by this fraction over ``gain_drift_trials`` trials (the "after" calibration sees
+    all of it, the "before" none).
+
     With matching ΔL codes delivered through the closed mediator the preparation makes
     V = (n + 1/2) [[cosh 2r I, sinh 2r Z], [sinh 2r Z, cosh 2r I]] (vacuum variance 1/2);
     otherwise each side is left in a thermal state of the same local variance. Misalignment
@@ -375,7 +396,9 @@ class GaussianWorld(OscillatorWorld):
     """
 
     PRESETS = {"gaussian": {}}
-    EXTRA_DEFAULTS = {"squeezing_r": 0.5, "occupation_n": 0.0, "vacuum_rms_v": 1.0e-3, "env_occupation": 2.0}
+    EXTRA_DEFAULTS = {"squeezing_r": 0.5, "occupation_n": 0.0, "vacuum_rms_v": 1.0e-3, "env_occupation": 2.0,
+                      "correlated_noise": 0.0, "oscillator_frequency_hz": 5.0e6, "gain_drift": 0.0,
+                      "gain_drift_trials": 100.0}
 
     def __init__(self, state: BenchState, *, seed: int, kind: str = "gaussian", params: dict | None = None):
         super().__init__(state, seed=seed, kind=kind, params=params)
@@ -385,6 +408,9 @@ class GaussianWorld(OscillatorWorld):
         c, s = math.cosh(2 * r), math.sinh(2 * r)
         i2, z = np.eye(2), np.diag([1.0, -1.0])
         v = (n + 0.5) * np.block([[c * i2, (s if entangled else 0.0) * z], [(s if entangled else 0.0) * z, c * i2]])
+        m = self.p["correlated_noise"]
+        if m:
+            v = v + m * np.block([[i2, z if entangled else 0 * z], [z if entangled else 0 * z, i2]])
         v = eta * v + (1 - eta) * 0.5 * np.eye(4)
         if env:
             k = self.p["env_coherence"]
@@ -393,6 +419,15 @@ class GaussianWorld(OscillatorWorld):
 
     def true_covariance(self, *, entangled: bool = True, eta: float = 1.0, env: bool = False) -> np.ndarray:
         return self.covariance(entangled=entangled, eta=eta, env=env)
+
+    def true_vacuum_variance(self) -> float:
+        """The vacuum variance of each side's columns (V^2), at the start of the run."""
+        return float(self.p["vacuum_rms_v"] ** 2)
+
+    def gain(self) -> float:
+        """The chain's power gain for the record in progress (1 at the start of the run)."""
+        drift = self.p["gain_drift"]
+        return 1.0 + drift * record_progress(self.ctx.trial, self.p["gain_drift_trials"]) if drift else 1.0
 
     def true_log_negativity(self, **kw) -> float:
         v = self.covariance(**{"entangled": True, "eta": 1.0, "env": False, **kw})
@@ -409,11 +444,15 @@ class GaussianWorld(OscillatorWorld):
         self.ctx.records += 1
         codes = self.ctx.codes
         entangled = codes["a"] is not None and codes["a"] == codes["b"]
-        v = self.covariance(entangled=entangled, eta=g["eta_c"], env=g["env"])
+        if codes["a"] is None and codes["b"] is None:  # nothing prepared: thermal equilibrium with the cryostat
+            n_th = occupation(max(self.true_temperature(), 1e-6), self.p["oscillator_frequency_hz"])
+            v = (n_th + 0.5) * np.eye(4)
+        else:
+            v = self.covariance(entangled=entangled, eta=g["eta_c"], env=g["env"])
         u = ou_paths(self.rng("noise"), 4, n, g["a"])
         u = lockin_filter(u, g["b"], g["poles"], g["a"])
         q = np.linalg.cholesky(v) @ u  # equal-time covariance v, common OU autocorrelation
-        q *= self.p["vacuum_rms_v"] * math.sqrt(2.0)
+        q *= self.p["vacuum_rms_v"] * math.sqrt(2.0 * self.gain())
         return self.to_outputs(q, g, d.channels)
 
 
