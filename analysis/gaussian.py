@@ -499,6 +499,20 @@ def _physical_z(V: np.ndarray, boot_v: np.ndarray, jack_v: np.ndarray, plugin_sc
     return float(np.min(z) if z[0] > 3.0 else np.min(z[:2]))
 
 
+def _bootstrap_covariances(n, s1, s2, b: int, gen) -> np.ndarray:
+    """``b`` covariance matrices of trials resampled with replacement (multinomial trial counts,
+    in batches that keep memory bounded), from the per-trial sums of :func:`_trial_sums`."""
+    t = len(n)
+    boot_v = np.empty((b, 4, 4))
+    batch = max(1, min(b, 4_000_000 // max(t, 1)))
+    probs = np.full(t, 1.0 / t)
+    for start in range(0, b, batch):
+        m = min(batch, b - start)
+        w = gen.multinomial(t, probs, size=m).astype(np.float64)
+        boot_v[start:start + m] = _cov_from_sums(w @ n, w @ s1, w @ s2)
+    return boot_v
+
+
 def gaussian_entanglement(
     xa, ya, xb, yb, *, vacuum_variance, trial, confidence_level: float = 0.95,
     n_resamples: int = 1999, rng=None, physical_alpha: float = 1e-4,
@@ -549,15 +563,7 @@ def gaussian_entanglement(
 
     tot_n, tot_s1, tot_s2 = n.sum(), s1.sum(axis=0), s2.sum(axis=0)
     V = _cov_from_sums(tot_n, tot_s1, tot_s2)
-
-    # bootstrap over trials, in batches of multinomial trial counts
-    boot_v = np.empty((b, 4, 4))
-    batch = max(1, min(b, 4_000_000 // max(t, 1)))
-    probs = np.full(t, 1.0 / t)
-    for start in range(0, b, batch):
-        m = min(batch, b - start)
-        w = gen.multinomial(t, probs, size=m).astype(np.float64)
-        boot_v[start:start + m] = _cov_from_sums(w @ n, w @ s1, w @ s2)
+    boot_v = _bootstrap_covariances(n, s1, s2, b, gen)
     boot_l = _log_nu_pt(boot_v)
     # leave-one-trial-out (a second standard error, and the physicality check)
     jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
@@ -736,13 +742,7 @@ def calibration_worst_case(
         raise PlanError(f"calibration_worst_case needs at least {MIN_TRIALS} trials to resample; got {t}")
     tot_n, tot_s1, tot_s2 = n.sum(), s1.sum(axis=0), s2.sum(axis=0)
     V = _cov_from_sums(tot_n, tot_s1, tot_s2)
-    boot_v = np.empty((b, 4, 4))
-    batch = max(1, min(b, 4_000_000 // max(t, 1)))
-    probs = np.full(t, 1.0 / t)
-    for start in range(0, b, batch):
-        m = min(batch, b - start)
-        w = gen.multinomial(t, probs, size=m).astype(np.float64)
-        boot_v[start:start + m] = _cov_from_sums(w @ n, w @ s1, w @ s2)
+    boot_v = _bootstrap_covariances(n, s1, s2, b, gen)
     jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
 
     grid = [(va, vb) for va in np.linspace(a_lo, a_hi, k) for vb in np.linspace(b_lo, b_hi, k)]
