@@ -27,12 +27,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from corrlab.daq.live.common import STEPS, TRACE_TRIALS, event_key, read_json
 from corrlab.daq.runner import Observer
 
-STEPS = ("control", "prepare", "isolate", "stabilize", "fix", "measure")
 # journal entries the page lists (every other step's outcome shows in the timeline)
 JOURNAL_STEPS = ("fault", "reconnect", "outage", "suspend", "resume", "safe_state", "run", "calibration")
-TRACE_TRIALS = 3  # latest trials whose X_A(t), X_B(t) are shown
 TRACE_POINTS = 600  # at most this many points per trace (min/max per bucket keeps the extremes)
 SCATTER_POINTS = 2000  # per condition, the latest
 JOURNAL_ENTRIES = 200
@@ -188,6 +187,7 @@ class Hub:
 
     # -- thread ------------------------------------------------------------------------------
     def start(self) -> "Hub":
+        self._publish()  # a page that connects before any data sees an empty, well-formed state
         self._thread = threading.Thread(target=self._loop, name="corrlab-live-hub", daemon=True)
         self._thread.start()
         return self
@@ -243,7 +243,7 @@ class Hub:
         if self.run["run_id"] is not None and self.run["run_id"] != run_id:
             self.reset_run()
         self.run.update(run_id=run_id, path=str(path), total=total, status="running")
-        manifest = _read_json(path / "manifest.json") or {}
+        manifest = read_json(path / "manifest.json") or {}
         self.describe(manifest)
         if done and not self.seen:
             from corrlab.daq.live.tail import backfill
@@ -308,7 +308,7 @@ class Hub:
             self.run["eta_s"] = 0
 
     def on_event(self, entry: dict) -> None:
-        if self.backfilled and _event_key(entry) in self.backfilled:
+        if self.backfilled and event_key(entry) in self.backfilled:
             return  # read from disk already (a resumed run's backfill raced the runner)
         step = entry.get("step")
         when = _utc_seconds(entry.get("time_utc"))
@@ -458,14 +458,3 @@ class Observers(Observer):
 
     def run_finished(self, result):
         self._each("run_finished", result)
-
-
-def _event_key(entry: dict) -> tuple:
-    return (entry.get("time_utc"), entry.get("step"), entry.get("trial"), entry.get("outcome"), entry.get("message"))
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corrlab.daq.live.hub import STEPS, TRACE_TRIALS, Hub, _event_key, _read_json
+from corrlab.daq.live.common import STEPS, TRACE_TRIALS, event_key, read_json
 
 BACKFILL_KEYS = 1000  # events remembered from a backfill, to drop the same events arriving live
 
@@ -27,8 +27,8 @@ class DatasetTail:
         self.parts = 0  # manifest parts read
         self.status: str | None = None
 
-    def __call__(self, hub: Hub) -> bool:
-        manifest = _read_json(self.path / "manifest.json")
+    def __call__(self, hub) -> bool:
+        manifest = read_json(self.path / "manifest.json")
         if manifest is None:
             return False
         changed = False
@@ -80,7 +80,7 @@ class DatasetTail:
                     out.append({"step": "journal", "outcome": "corrupt", "message": "a journal line is unreadable"})
         return out
 
-    def _read_parts(self, hub: Hub, parts: list[dict]) -> None:
+    def _read_parts(self, hub, parts: list[dict]) -> None:
         import pyarrow.parquet as pq
 
         try:
@@ -106,7 +106,7 @@ class DatasetTail:
                 hub.add_trial(record, float(mean_a[k]), float(mean_b[k]), samples)
 
 
-def backfill(hub: Hub, path: str | Path) -> None:
+def backfill(hub, path: str | Path) -> None:
     """Read what a dataset already holds into ``hub`` (a live run that resumes a dataset); the
     latest events read are remembered so the same ones arriving live are not listed twice."""
     tail = DatasetTail(path)
@@ -115,7 +115,7 @@ def backfill(hub: Hub, path: str | Path) -> None:
     lines = (Path(path) / "events.jsonl").read_bytes()[:tail.offset].splitlines()[-BACKFILL_KEYS:]
     for line in lines:
         try:
-            hub.backfilled.add(_event_key(json.loads(line)))
+            hub.backfilled.add(event_key(json.loads(line)))
         except ValueError:
             pass
     hub.run["status"] = "running"
@@ -131,7 +131,7 @@ class CampaignTail:
         self.tail: DatasetTail | None = None
         self.mtime = None
 
-    def __call__(self, hub: Hub) -> bool:
+    def __call__(self, hub) -> bool:
         from corrlab.daq.campaign import STATE_FILE
 
         changed = False
@@ -142,7 +142,7 @@ class CampaignTail:
             mtime = None
         if mtime != self.mtime:
             self.mtime = mtime
-            state = _read_json(spath)
+            state = read_json(spath)
             changed = True
             if state is None:
                 hub.campaign = {"name": self.name, "queue": [], "waiting_until": None, "finished_utc": None}
