@@ -33,9 +33,9 @@ from corrlab.daq.runner import Observer
 # journal entries the page lists (every other step's outcome shows in the timeline)
 JOURNAL_STEPS = ("fault", "reconnect", "outage", "suspend", "resume", "safe_state", "run", "calibration")
 TRACE_POINTS = 600  # at most this many points per trace (min/max per bucket keeps the extremes)
-SCATTER_POINTS = 2000  # per condition, the latest
+SCATTER_POINTS = 1000  # per condition, the latest
 JOURNAL_ENTRIES = 200
-TEMPERATURE_POINTS = 3000
+TEMPERATURE_POINTS = 1500
 QUEUE_SIZE = 4096  # the observer's queue; the oldest entries go first when the view falls behind
 
 
@@ -56,27 +56,38 @@ def _num(v: float, digits: int = 6) -> float | None:
     return float(f"{v:.{digits}g}")
 
 
+def _rounded(a: np.ndarray, digits: int = 5) -> list:
+    """``a`` as a list of floats to ``digits`` significant digits of its largest magnitude
+    (vectorised; JSON stays short); non-finite values become None."""
+    a = np.asarray(a, dtype=float)
+    finite = np.isfinite(a)
+    top = float(np.max(np.abs(a[finite]))) if finite.any() else 0.0
+    decimals = digits - 1 - int(math.floor(math.log10(top))) if top > 0 else digits
+    out = np.round(a, decimals).tolist()
+    if not finite.all():
+        out = [v if ok else None for v, ok in zip(out, finite.tolist())]
+    return out
+
+
 def decimate(t: np.ndarray, *ys: np.ndarray, points: int = TRACE_POINTS) -> tuple[list, ...]:
     """At most ``points`` points per series: the minimum and the maximum of each bucket (in time
-    order), so a spike survives; series shorter than that are returned whole."""
+    order, chosen on the first series), so a spike survives; shorter series are returned whole."""
+    t = np.asarray(t, dtype=float)
     n = len(t)
-    if n <= points:
-        idx = np.arange(n)
-        return tuple([_num(v, 5) for v in a[idx]] for a in (t, *ys))
-    buckets = points // 2
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    out_t, outs = [], [[] for _ in ys]
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi <= lo:
-            continue
-        # one pair of indices per bucket, chosen on the first series (x_a); the others follow
-        seg = ys[0][lo:hi]
-        i, j = lo + int(np.argmin(seg)), lo + int(np.argmax(seg))
-        for k in sorted((i, j)) if i != j else (i,):
-            out_t.append(_num(t[k], 5))
-            for o, y in zip(outs, ys):
-                o.append(_num(y[k], 5))
-    return (out_t, *outs)
+    if n > points:
+        buckets = points // 2
+        size = -(-n // buckets)  # ceil
+        pad = buckets * size - n
+        first = np.asarray(ys[0], dtype=float)
+        filled = np.concatenate([first, np.full(pad, np.nan)]).reshape(buckets, size) if pad else first.reshape(buckets, size)
+        lo = np.nanargmin(np.where(np.isnan(filled), np.inf, filled), axis=1)
+        hi = np.nanargmax(np.where(np.isnan(filled), -np.inf, filled), axis=1)
+        base = np.arange(buckets) * size
+        idx = np.sort(np.concatenate([base + lo, base + hi]))
+        idx = np.unique(idx[idx < n])
+    else:
+        idx = slice(None)
+    return tuple(_rounded(np.asarray(a, dtype=float)[idx]) for a in (t, *ys))
 
 
 class RunningStats:
@@ -144,11 +155,13 @@ class Hub:
     poller (:mod:`.tail`); read it with :meth:`snapshot_json` / :meth:`wait`."""
 
     def __init__(self, *, providers: dict[str, Provider] | None = None, queue_size: int = QUEUE_SIZE,
-                 poll_s: float = 0.5):
+                 poll_s: float = 0.5, interval_s: float = 0.5):
         self.queue: collections.deque = collections.deque(maxlen=queue_size)
         self.providers: dict[str, Provider] = dict(providers or {})
         self.pollers: list[Callable[["Hub"], None]] = []
         self.poll_s = poll_s
+        self.interval_s = interval_s
+        self.cpu_s = 0.0  # the hub thread's CPU time (what the view costs)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -214,9 +227,10 @@ class Hub:
     def _loop(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
-            self._wake.wait(0.1)
+            self._wake.wait(self.interval_s)  # a fixed pace: the runner never signals the hub
             self._wake.clear()
             changed = False
+            cpu = time.thread_time()
             try:
                 self._busy = True
                 while self.queue:
@@ -236,6 +250,7 @@ class Hub:
                 self._publish()
             finally:
                 self._busy = False
+                self.cpu_s += time.thread_time() - cpu
 
     # -- feeding (hub thread) ----------------------------------------------------------------
     def on_started(self, run_id: str, path: str | Path, total: int | None, done: int) -> None:
@@ -407,7 +422,6 @@ class LiveObserver(Observer):
         try:
             self.hub.queue.append((kind, args))
             self.hub.pushed += 1
-            self.hub._wake.set()
         except Exception as exc:  # pragma: no cover - a deque append does not fail; belt and braces
             self.disabled = f"{type(exc).__name__}: {exc}"
 
