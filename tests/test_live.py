@@ -125,16 +125,19 @@ def _browser():
 
 
 def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injected_fault(tmp_path):
+    """`corrlab run --live --live-control` in headless Chromium at a phone's width: traces, the
+    counter advancing, the fault injected at trial 18 in the journal; then the page's stop button
+    ends the run after a trial, through the safe state (interrupted, resumable, verified)."""
     proto = demo_variant(tmp_path / "p.toml", trials=36, samples=400, interval_s=0.04)
     bench = _fault_bench(tmp_path)
     proc = subprocess.Popen([*CORRLAB, "run", str(proto), "--bench", str(bench), "--out", str(tmp_path / "data"),
-                             "--run-id", "live", "--quiet", "--live"], stdout=subprocess.PIPE,
+                             "--run-id", "live", "--quiet", "--live", "--live-control"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
-        match = re.search(r"live view: (http://127\.0\.0\.1:\d+/)", line)
+        match = re.search(r"live view: (http://127\.0\.0\.1:\d+/)(\?token=\S+)", line)
         assert match, f"no URL printed: {line!r}"
-        url = match.group(1)
+        url, query = match.groups()
         pw, browser = _browser()
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone's width
@@ -142,7 +145,7 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             requests = []
             page.on("request", lambda req: requests.append(req.url))
-            page.goto(url)  # the page's Content-Security-Policy stays on: the test reads it through locators
+            page.goto(url + query)  # the page's Content-Security-Policy stays on: read through locators
             points = lambda sel: int(page.locator(sel).get_attribute("data-points") or 0)  # noqa: E731
             done = lambda: int(page.inner_text("#trials-done"))  # noqa: E731
             wait_for(lambda: points("#traces") > 0, 15, "traces on the page")
@@ -161,6 +164,14 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
             assert all(u.startswith(url) for u in requests), requests
             page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
             assert (tmp_path / "live.png").stat().st_size > 10_000
+            readonly = browser.new_page()
+            readonly.goto(url)  # without the token: no stop button
+            wait_for(lambda: readonly.inner_text("#trials-done") != "0", 10, "the read-only page")
+            assert readonly.locator("#stop").is_hidden()
+            page.on("dialog", lambda dialog: dialog.accept())
+            pressed_at = done()
+            page.locator("#stop").click()
+            wait_for(lambda: page.inner_text("#status") == "interrupted", 15, "the run to stop")
             assert not errors, errors
         finally:
             browser.close()
@@ -170,10 +181,12 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, out
-    assert "replay the run with: corrlab watch" in out
+    assert proc.returncode == 3, out  # interrupted: resumable
+    assert "at the request of the live view" in out and "replay the run with: corrlab watch" in out
     ds = Dataset.open(tmp_path / "data/live")
-    assert ds.status == "complete" and ds.verify().ok and len(ds.trials()) == 36
+    assert ds.status == "interrupted" and ds.verify().ok and ds.manifest["safe_state"]["not_confirmed"] == {}
+    kept = list(ds.trials().trial)
+    assert kept == list(range(len(kept))) and pressed_at <= len(kept) < 36
 
 
 # ============================================================================ numbers
@@ -366,3 +379,54 @@ def test_the_server_listens_on_loopback_only_and_refuses_other_hosts_origins_and
     finally:
         server.stop()
         hub.stop()
+
+
+# ============================================================================ the stop control
+
+
+def test_the_stop_control_needs_the_runs_token_and_stops_through_the_safe_state(tmp_path):
+    """`--live-control`: POST /stop without the token, with a wrong one or from another origin is
+    refused; with it the run stops after the trial in progress, confirmed safe, resumable."""
+    from corrlab.daq.runner import resume_run
+
+    proto = small_protocol(tmp_path, trials=18)
+    view = LiveView(control=True)
+    token = view.server.token
+    assert token and view.url == f"{view.server.base_url}?token={token}"
+    answers = []
+
+    def post(query="", **headers):
+        conn = http.client.HTTPConnection("127.0.0.1", view.server.port, timeout=5)
+        conn.request("POST", "/stop" + query, body=b"", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp.status
+
+    def press_stop_at_trial_5(sim):
+        acquire = sim.world.acquire
+
+        def hooked():
+            if sim.world.ctx.trial == 5 and not answers:
+                answers.append(post())  # no token
+                answers.append(post("?token=" + "x" * len(token)))  # a wrong one
+                answers.append(post("?token=" + token, Origin="http://evil.example"))  # the right one, elsewhere
+                assert view.hub.stop_request is None
+                answers.append(post("?token=" + token, Origin=view.server.base_url.rstrip("/")))
+            return acquire()
+
+        sim.world.acquire = hooked
+
+    try:
+        result = run_protocol(proto, load_bench(), tmp_path, run_id="stop", observer=view.observer(),
+                              sim_hook=press_stop_at_trial_5)
+    finally:
+        view.close(linger_s=0)
+    assert answers == [403, 403, 403, 202]
+    assert result.status == "interrupted" and result.safe
+    assert result.reason == "stopped after trial 5 at the request of the live view (stop after this trial)"
+    ds = Dataset.open(tmp_path / "stop")
+    assert ds.verify().ok and list(ds.trials().trial) == [0, 1, 2, 3, 4, 5]  # trial 5 finished and kept
+    assert ds.manifest["safe_state"]["not_confirmed"] == {}
+    again = resume_run(tmp_path / "stop")  # the same schedule goes on; no view, no stop
+    assert again.status == "complete" and len(Dataset.open(tmp_path / "stop").trials()) == 18

@@ -49,7 +49,10 @@ def _console():
               "(prints its URL); the run never waits for it")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="chosen by the OS",
               help="the live view's port on 127.0.0.1 (with --live)")
-def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live, port):
+@click.option("--live-control", is_flag=True,
+              help="with --live: a 'stop after this trial' button (the run stops through the safe state, "
+                   "resumable), guarded by a per-run token in the printed URL")
+def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live, port, live_control):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo').
 
     \b
@@ -64,15 +67,15 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live
     from corrlab.protocols.config import load_protocol
 
     console = _console()
-    if port and not live:
-        raise click.UsageError("--port is for the live view: add --live")
+    if (port or live_control) and not live:
+        raise click.UsageError(f"{'--port' if port else '--live-control'} is for the live view: add --live")
     if resume and protocol:
         raise click.UsageError("give either PROTOCOL or --resume DATASET, not both")
     if not resume and not protocol:
         raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
     bench = load_bench(bench_file) if bench_file or not resume else None
     proto = load_protocol(protocol) if not resume else None
-    view = _live_view(console, port) if live else None
+    view = _live_view(console, port, live_control) if live else None
     try:
         with RichObserver(console, quiet=quiet) as obs:
             observer = obs if view is None else _both(obs, view.observer())
@@ -109,16 +112,18 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live
         sys.exit(EXIT_ABORTED)
 
 
-def _live_view(console, port: int):
+def _live_view(console, port: int, control: bool = False):
     """Start the live view (hub and server on 127.0.0.1) and print its address."""
     from corrlab.daq.live import LiveView
     from corrlab.errors import CorrlabError
 
     try:
-        view = LiveView(port=port)
+        view = LiveView(port=port, control=control)
     except OSError as exc:
         raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
-    console.print(f"live view: {view.url}")
+    console.print(f"live view: {view.url}", soft_wrap=True)
+    if control:
+        console.print("the page can stop the run after a trial: keep its URL (with the token) to yourself")
     return view
 
 

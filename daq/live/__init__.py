@@ -20,10 +20,10 @@ __all__ = ["Hub", "LiveObserver", "LiveServer", "LiveView", "Observers", "Provid
 class LiveView:
     """A hub and its server, started; :meth:`close` stops both (after a last update)."""
 
-    def __init__(self, *, port: int = 0, providers: dict[str, Provider] | None = None):
+    def __init__(self, *, port: int = 0, providers: dict[str, Provider] | None = None, control: bool = False):
         self.hub = Hub(providers=providers).start()
         try:
-            self.server = LiveServer(self.hub, port=port).start()
+            self.server = LiveServer(self.hub, port=port, control=control).start()
         except BaseException:
             self.hub.stop()
             raise

@@ -174,6 +174,8 @@ class Hub:
         self.taken = 0
         self.error: str | None = None
         self.campaign: dict | None = None
+        self.stop_request: str | None = None  # set by the server's guarded stop control
+        self._dirty = False
         self.reset_run()
 
     # -- the run's state (touched by the hub thread only) ----------------------------------------
@@ -229,7 +231,7 @@ class Hub:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s)  # a fixed pace: the runner never signals the hub
             self._wake.clear()
-            changed = False
+            changed, self._dirty = self._dirty, False
             cpu = time.thread_time()
             try:
                 self._busy = True
@@ -386,7 +388,7 @@ class Hub:
             "journal": list(self.journal), "counts": dict(self.counts),
             "stats": {k: v.to_json() for k, v in sorted(self.stats.items())},
             "panels": list(self.panels), "campaign": self.campaign,
-            "view": {"dropped": dropped, "error": self.error},
+            "view": {"dropped": dropped, "error": self.error, "stop_requested": self.stop_request is not None},
         }
 
     def snapshot_json(self) -> tuple[int, bytes]:
@@ -400,6 +402,14 @@ class Hub:
             return self.version, self._json
 
     # -- the acquisition side ------------------------------------------------------------------
+    def request_stop(self, who: str) -> int | None:
+        """The run stops after the trial in progress (the runner asks after every trial).
+        Returns that trial, as far as the view knows."""
+        self.stop_request = who
+        self._dirty = True
+        self._wake.set()
+        return self.current.get("trial")
+
     def observer(self) -> "LiveObserver":
         return LiveObserver(self)
 
@@ -446,6 +456,12 @@ class LiveObserver(Observer):
         except Exception as exc:
             self.disabled = f"{type(exc).__name__}: {exc}"
 
+    def stop_requested(self):
+        try:
+            return None if self.disabled is not None else self.hub.stop_request
+        except Exception:
+            return None
+
 
 class Observers(Observer):
     """Several observers as one, called in order (the terminal's bars, then the live view,
@@ -472,3 +488,10 @@ class Observers(Observer):
 
     def run_finished(self, result):
         self._each("run_finished", result)
+
+    def stop_requested(self):
+        for obs in self.observers:
+            who = obs.stop_requested()
+            if who:
+                return who
+        return None

@@ -1,12 +1,17 @@
 """The live view's HTTP server: the standard library's ``ThreadingHTTPServer`` on 127.0.0.1,
 the page and its scripts from the package, the state as JSON and as server-sent events.
 
-Routes (GET only; the view is read-only):
+Routes (GET only, unless the stop control is on):
 
 - ``/``: the page; ``/static/<name>``: its script, plotting code and style (package data);
 - ``/state``: the current state (JSON);
 - ``/events``: server-sent events, one ``data:`` line with the whole state each time it
   changes (at most ``MAX_RATE_HZ`` a second), a comment every 15 s to keep the line open.
+
+- ``POST /stop?token=T``: only with ``control=True`` (``corrlab run --live --live-control``):
+  stop the run after the trial in progress, through the protocol's safe state (the run ends
+  ``interrupted``, resumable). ``T`` is the per-run token in the printed URL; without it, or
+  with another one, 403.
 
 Requests whose ``Host`` is not this server's loopback address (a DNS-rebinding page in the same
 browser) or that carry a foreign ``Origin`` are refused with 403.
@@ -14,11 +19,14 @@ browser) or that carry a foreign ``Origin`` are refused with 403.
 
 from __future__ import annotations
 
+import hmac
 import http.server
+import json
+import secrets
 import threading
 import time
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from corrlab.daq.live.hub import Hub
 
@@ -35,8 +43,9 @@ def _asset(name: str) -> bytes:
 class LiveServer:
     """Serves one hub. ``port=0`` lets the OS choose; :attr:`url` is the address to open."""
 
-    def __init__(self, hub: Hub, *, port: int = 0):
+    def __init__(self, hub: Hub, *, port: int = 0, control: bool = False):
         self.hub = hub
+        self.token = secrets.token_urlsafe(18) if control else None
         self.assets = {name: _asset(name) for name in STATIC}  # read once: the page works offline
         handler = type("Handler", (_Handler,), {"live": self})
         self.httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
@@ -48,6 +57,11 @@ class LiveServer:
 
     @property
     def url(self) -> str:
+        """The page's address (with the stop control: and its token)."""
+        return f"http://{HOST}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def base_url(self) -> str:
         return f"http://{HOST}:{self.port}/"
 
     def start(self) -> "LiveServer":
@@ -116,7 +130,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _refuse(self):
         self._send(405, b"the live view is read-only\n", extra={"Allow": "GET"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+    do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def do_POST(self):
+        live = self.live
+        url = urlsplit(self.path)
+        if url.path != "/stop" or live.token is None:
+            self._refuse()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(min(length, 4096))
+        if not self._allowed():
+            self._send(403, b"forbidden: the live view answers on its loopback address only\n")
+            return
+        token = (parse_qs(url.query).get("token") or [""])[0] or self.headers.get("X-Corrlab-Token", "")
+        if not hmac.compare_digest(token.encode(), live.token.encode()):
+            self._send(403, b"forbidden: this run's token is missing or wrong\n")
+            return
+        trial = live.hub.request_stop("the live view (stop after this trial)")
+        self._send(202, json.dumps({"stop": "requested", "after_trial": trial}).encode(), "application/json")
 
     def _events(self):
         self.send_response(200)

@@ -128,7 +128,7 @@
 
   function render() {
     if (!state) return;
-    for (const f of [header, steps, traces, scatter, temperature, stats, journal, campaign]) {
+    for (const f of [header, stopState, steps, traces, scatter, temperature, stats, journal, campaign]) {
       try { f(state); } catch (e) { console.error(f.name, e); }
     }
   }
@@ -145,6 +145,22 @@
       if (over) es.close();
     };
   }
+  // the stop control: only when the URL carries this run's token (corrlab run --live --live-control)
+  const token = new URLSearchParams(location.search).get("token");
+  const stop = $("stop");
+  function stopState(s) {
+    if (!token) return;
+    const running = s.run.status === "running";
+    stop.hidden = false;
+    stop.disabled = !running || s.view.stop_requested;
+    text(stop, s.view.stop_requested ? (running ? "stopping after this trial" : "stopped") : "Stop after this trial");
+  }
+  stop.addEventListener("click", async () => {
+    if (!confirm("Stop the run after the trial in progress? The bench goes to its safe state; the run can be resumed with corrlab run --resume.")) return;
+    stop.disabled = true;
+    const resp = await fetch("/stop?token=" + encodeURIComponent(token), { method: "POST" });
+    text(stop, resp.ok ? "stopping after this trial" : `refused (${resp.status})`);
+  });
   window.addEventListener("resize", () => requestAnimationFrame(render));
   connect();
 })();
