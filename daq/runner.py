@@ -370,7 +370,8 @@ class Runner:
                 self.observer.trial_done(result)
                 if self.writer.pending_trials >= per_part:
                     self._commit()
-                who = self.observer.stop_requested()
+                ask = getattr(self.observer, "stop_requested", None)  # an observer of an older shape has none
+                who = ask() if ask is not None else None
                 if who:
                     raise ProtocolAborted(f"stopped after trial {spec.trial} at the request of {who}",
                                           status="interrupted")

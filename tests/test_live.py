@@ -239,11 +239,6 @@ def test_decimated_traces_keep_every_extreme():
 # ============================================================================ faults of the view
 
 
-class Exploding(Observer):
-    def trial_done(self, result):
-        raise RuntimeError("boom")
-
-
 def test_a_view_that_dies_mid_run_leaves_the_run_untouched(tmp_path):
     """The hub thread crashes, then the server is stopped, mid-run: the run completes, the dataset
     is complete and verifies (corrlab verify), equal to a run without a view."""

@@ -44,8 +44,10 @@
     const html = s.steps.map(st => {
       const current = s.current && s.current.name === st.name;
       const cls = [st.outcome || "", current ? "current" : ""].join(" ");
-      const t = st.trial !== null && st.trial !== undefined ? ` (trial ${st.trial})` : "";
-      return `<li class="${cls}" data-step="${esc(st.name)}"><b>${esc(st.name)}${esc(t)}</b><span>${esc(st.outcome || "not yet")}${st.message ? ": " + esc(st.message) : ""}</span></li>`;
+      const t = current && s.current.trial !== null ? ` (trial ${s.current.trial}: running)`
+        : st.trial !== null && st.trial !== undefined ? ` (trial ${st.trial})` : "";
+      const last = current && st.outcome ? `last check (trial ${st.trial}) ` : "";
+      return `<li class="${cls}" data-step="${esc(st.name)}"><b>${esc(st.name)}${esc(t)}</b><span>${esc(last)}${esc(st.outcome || "not yet")}${st.message ? ": " + esc(st.message) : ""}</span></li>`;
     }).join("");
     if (ol.innerHTML !== html) ol.innerHTML = html;
   }
