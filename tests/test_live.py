@@ -39,7 +39,7 @@ backoff_s = 0.01
 max_backoff_s = 0.1
 outage_tolerance_s = 5.0
 [faults.stage]
-drop_after_commands = 150   # during trial 18 of the protocol below
+drop_after_commands = 80    # during trial 9 of the protocol below
 drop_reset = true
 """
 
@@ -126,7 +126,7 @@ def _browser():
 
 def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injected_fault(tmp_path):
     """`corrlab run --live --live-control` in headless Chromium at a phone's width: traces, the
-    counter advancing, the fault injected at trial 18 in the journal; then the page's stop button
+    counter advancing, the fault injected at trial 9 in the journal; then the page's stop button
     ends the run after a trial, through the safe state (interrupted, resumable, verified)."""
     proto = demo_variant(tmp_path / "p.toml", trials=36, samples=400, interval_s=0.04)
     bench = _fault_bench(tmp_path)
@@ -154,7 +154,7 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
             assert int(page.inner_text("#trials-total")) == 36
             wait_for(lambda: "stage: connection dropped" in page.inner_text("#journal"), 15, "the fault in the journal")
             fault = page.locator("#journal li.fault").first.inner_text()
-            assert "trial 18" in fault and "discarded" in fault
+            assert "trial 9" in fault and "discarded" in fault
             assert int(page.inner_text("#faults").split(",")[0]) >= 1
             assert points("#scatter") > 0 and points("#temperature") > 0
             assert "X_A and X_B against time for trial" in page.locator("#traces").get_attribute("aria-label")
@@ -194,7 +194,19 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
 
 def test_the_views_running_statistics_equal_the_datasets_and_a_replay_shows_the_same(tmp_path):
     proto = small_protocol(tmp_path, trials=18)
-    with LiveView() as view:
+
+    def positives(table):  # a panel: per condition, how many trials had both observables above zero
+        rows = {}
+        for cond, a, b in zip(table.condition, table.obs_a, table.obs_b):
+            rows.setdefault(cond, {"trials": 0, "both > 0": 0})
+            rows[cond]["trials"] += 1
+            rows[cond]["both > 0"] += int(a > 0 and b > 0)
+        return rows
+
+    def broken(table):
+        raise ValueError("no evidence yet")
+
+    with LiveView(providers={"positives": positives, "broken": broken}) as view:
         result = run_protocol(proto, load_bench(), tmp_path, run_id="s", observer=view.observer())
         view.hub.flush()
         live = state_of(view.url)
@@ -211,6 +223,12 @@ def test_the_views_running_statistics_equal_the_datasets_and_a_replay_shows_the_
     assert [p[1] for p in live["temperature"]["points"]] == pytest.approx(temps, rel=1e-6)
     assert live["temperature"]["band"] == {"setpoint_k": 4.0, "tolerance_k": 0.05}
     assert {s["name"]: s["outcome"] for s in live["steps"]}["measure"] == "ok"
+    data = Dataset.open(tmp_path / "s").read(["trial", "condition", "x_a", "x_b"]).to_pandas()
+    means = data.groupby("trial", observed=True).agg(c=("condition", "first"), a=("x_a", "mean"), b=("x_b", "mean"))
+    expected = {str(c): {"trials": len(g), "both > 0": int(((g.a > 0) & (g.b > 0)).sum())}
+                for c, g in means.groupby("c", observed=True)}
+    assert live["panels"] == [{"title": "positives", "rows": expected, "error": None},
+                              {"title": "broken", "rows": {}, "error": "ValueError: no evidence yet"}]
 
     hub = Hub()
     assert watch_target(hub, tmp_path / "s") == "dataset"
@@ -242,9 +260,9 @@ def test_decimated_traces_keep_every_extreme():
 def test_a_view_that_dies_mid_run_leaves_the_run_untouched(tmp_path):
     """The hub thread crashes, then the server is stopped, mid-run: the run completes, the dataset
     is complete and verifies (corrlab verify), equal to a run without a view."""
-    proto = small_protocol(tmp_path, trials=18)
+    proto = small_protocol(tmp_path, trials=12)
     view = LiveView()
-    crash_at, stop_at = 4, 9
+    crash_at, stop_at = 3, 7
 
     def kill_the_view(sim):
         acquire = sim.world.acquire
@@ -261,12 +279,12 @@ def test_a_view_that_dies_mid_run_leaves_the_run_untouched(tmp_path):
 
     obs = view.observer()
     result = run_protocol(proto, load_bench(), tmp_path, run_id="v", observer=obs, sim_hook=kill_the_view)
-    assert result.status == "complete" and result.trials_committed == 18
+    assert result.status == "complete" and result.trials_committed == 12
     assert not view.hub.alive() and view.hub.error == "RuntimeError: the view crashed"
     with pytest.raises(OSError):
         urllib.request.urlopen(view.url + "state", timeout=2)
     out = subprocess.run([*CORRLAB, "verify", str(tmp_path / "v")], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.startswith("ok: ") and "18 trials" in out.stdout, out
+    assert out.returncode == 0 and out.stdout.startswith("ok: ") and "12 trials" in out.stdout, out
     run_protocol(proto, load_bench(), tmp_path, run_id="plain")
     a = Dataset.open(tmp_path / "v").read().to_pandas()
     b = Dataset.open(tmp_path / "plain").read().to_pandas()

@@ -22,7 +22,7 @@ from .test_live import _browser
 def result(tmp_path_factory):
     """Dependent data by hand (a per-trial common offset), with a control whose name is long."""
     rng = np.random.default_rng(7)
-    n_trials, n = 48, 20
+    n_trials, n = 32, 20
     z = rng.standard_normal(n_trials)
     trial = np.repeat(np.arange(n_trials), n)
     table = pa.table({
