@@ -206,7 +206,10 @@ def test_the_views_running_statistics_equal_the_datasets_and_a_replay_shows_the_
     def broken(table):
         raise ValueError("no evidence yet")
 
-    with LiveView(providers={"positives": positives, "broken": broken}) as view:
+    def not_json(table):
+        return {"all": {"r": float("nan")}}
+
+    with LiveView(providers={"positives": positives, "broken": broken, "nan": not_json}) as view:
         result = run_protocol(proto, load_bench(), tmp_path, run_id="s", observer=view.observer())
         view.hub.flush()
         live = state_of(view.url)
@@ -227,8 +230,10 @@ def test_the_views_running_statistics_equal_the_datasets_and_a_replay_shows_the_
     means = data.groupby("trial", observed=True).agg(c=("condition", "first"), a=("x_a", "mean"), b=("x_b", "mean"))
     expected = {str(c): {"trials": len(g), "both > 0": int(((g.a > 0) & (g.b > 0)).sum())}
                 for c, g in means.groupby("c", observed=True)}
-    assert live["panels"] == [{"title": "positives", "rows": expected, "error": None},
-                              {"title": "broken", "rows": {}, "error": "ValueError: no evidence yet"}]
+    assert live["panels"][:2] == [{"title": "positives", "rows": expected, "error": None},
+                                  {"title": "broken", "rows": {}, "error": "ValueError: no evidence yet"}]
+    assert live["panels"][2]["rows"] == {} and "not JSON compliant" in live["panels"][2]["error"]
+    assert live["view"]["error"] is None  # the panels' trouble stays in the panels
 
     hub = Hub()
     assert watch_target(hub, tmp_path / "s") == "dataset"

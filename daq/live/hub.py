@@ -169,7 +169,6 @@ class Hub:
         self._thread: threading.Thread | None = None
         self.version = 0
         self._json = b"{}"
-        self._json_version = -1
         self.pushed = 0  # entries appended by the observer (the count of drops is pushed - taken - len)
         self.taken = 0
         self.error: str | None = None
@@ -249,7 +248,10 @@ class Hub:
                     self._publish()
             except Exception as exc:  # the view is broken; acquisition is not affected
                 self.error = f"{type(exc).__name__}: {exc}"
-                self._publish()
+                try:
+                    self._publish()
+                except Exception:
+                    pass
             finally:
                 self._busy = False
                 self.cpu_s += time.thread_time() - cpu
@@ -366,7 +368,7 @@ class Hub:
             for title, provider in self.providers.items():
                 try:
                     rows = provider(self.table)
-                    json.dumps(rows)
+                    json.dumps(rows, allow_nan=False)  # what the page can read (NaN is not JSON)
                     self.panels.append({"title": title, "rows": rows, "error": None})
                 except Exception as exc:  # a provider's trouble shows in its panel only
                     self.panels.append({"title": title, "rows": {}, "error": f"{type(exc).__name__}: {exc}"})
