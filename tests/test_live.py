@@ -326,41 +326,54 @@ def test_the_observer_never_blocks_or_raises_into_the_runner(tmp_path):
 # ============================================================================ watch
 
 
-def test_watch_follows_a_campaign_queue_and_its_latest_run(tmp_path):
-    from corrlab.daq.campaign import Campaign, execute
-
-    proto = demo_variant(tmp_path / "p.toml", trials=12, samples=100, interval_s=0.0, settle_s=0.0)
+def test_a_campaign_run_live_shows_its_queue_and_each_run_and_watch_replays_it(tmp_path):
+    proto = demo_variant(tmp_path / "p.toml", trials=12, samples=100, interval_s=0.02, settle_s=0.0)
     cfile = tmp_path / "night.toml"
     cfile.write_text(f'[campaign]\nname = "night"\nout = "data"\nanalyze = false\n\n'
                      f'[[runs]]\nprotocol = "{proto.name}"\nrepeat = 2\n')
-    execute(Campaign.load(cfile))
-    hub = Hub()
-    assert watch_target(hub, cfile) == "campaign"
-    hub.start()
+    proc = subprocess.Popen([*CORRLAB, "campaign", "run", str(cfile), "--live"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
     try:
-        state = json.loads(wait_for(lambda: hub.run["done"] == 12 and hub.campaign and hub.snapshot_json()[1], 10,
-                                    "the campaign"))
+        url = re.search(r"live view: (http://127\.0\.0\.1:\d+/)", proc.stdout.readline()).group(1)
+        while proc.poll() is None:
+            try:
+                seen.append(state_of(url))
+            except OSError:
+                pass  # closed at the end of the campaign
+            time.sleep(0.1)
+        out = proc.stdout.read()
     finally:
-        hub.stop()
-    assert [(e["index"], e["status"], e["trials_committed"]) for e in state["campaign"]["queue"]] == [
-        (0, "complete", 12), (1, "complete", 12)]
-    assert state["run"]["run_id"] == "night-001-p-r2"  # the latest run with a dataset
-    check_stats(state["stats"], reference_stats(tmp_path / "data/night-001-p-r2"))
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    last = seen[-1]
+    assert [e["run_id"] for e in last["campaign"]["queue"]] == ["night-000-p-r1", "night-001-p-r2"]
+    assert last["campaign"]["queue"][0]["status"] == "complete"
+    assert last["run"]["run_id"] == "night-001-p-r2" and last["run"]["done"] == 12
+    assert any(s["run"]["run_id"] == "night-000-p-r1" and s["run"]["done"] > 0 for s in seen)  # each run live
+    ref = reference_stats(tmp_path / "data/night-001-p-r2")
+    check_stats(last["stats"], ref)
 
-
-def test_watch_on_the_command_line_serves_a_finished_run(tmp_path):
-    run_protocol(small_protocol(tmp_path, trials=6), load_bench(), tmp_path, run_id="w")
-    proc = subprocess.Popen([*CORRLAB, "watch", str(tmp_path / "w"), "--duration", "20"], stdout=subprocess.PIPE,
-                            text=True)
+    # corrlab watch on the campaign file afterwards: its queue and its latest run, from disk
+    proc = subprocess.Popen([*CORRLAB, "watch", str(cfile), "--duration", "30"], stdout=subprocess.PIPE, text=True)
     try:
         url = re.search(r"(http://127\.0\.0\.1:\d+/)", proc.stdout.readline()).group(1)
-        state = wait_for(lambda: (s := state_of(url))["run"]["done"] == 6 and s, 10, "the dataset")
-        assert state["run"]["status"] == "complete" and state["run"]["run_id"] == "w"
+        state = wait_for(lambda: (s := state_of(url))["run"]["done"] == 12 and s["campaign"] and s, 10, "the replay")
     finally:
         proc.terminate()
         proc.wait(10)
-    bad = subprocess.run([*CORRLAB, "watch", str(tmp_path)], capture_output=True, text=True)
-    assert bad.returncode == 2 and "is neither a dataset" in bad.stderr
+    assert [(e["index"], e["status"], e["trials_committed"]) for e in state["campaign"]["queue"]] == [
+        (0, "complete", 12), (1, "complete", 12)]
+    assert state["run"]["run_id"] == "night-001-p-r2" and state["run"]["status"] == "complete"
+    check_stats(state["stats"], ref)
+    from click.testing import CliRunner
+
+    from corrlab.daq.cli import cli
+
+    bad = CliRunner().invoke(cli, ["watch", str(tmp_path)])
+    assert bad.exit_code == 2 and "is neither a dataset" in bad.output
 
 
 # ============================================================================ the server's refusals

@@ -123,11 +123,13 @@ def backfill(hub, path: str | Path) -> None:
 
 class CampaignTail:
     """A poller that follows a campaign: its queue from ``campaign-state.json``, and the dataset
-    of the run in progress (or, once nothing runs, the latest one that has a dataset)."""
+    of the run in progress (or, once nothing runs, the latest one that has a dataset). With
+    ``follow=False`` only the queue: the runs come from the live observer (``campaign run --live``)."""
 
-    def __init__(self, out: str | Path, name: str | None = None):
+    def __init__(self, out: str | Path, name: str | None = None, *, follow: bool = True):
         self.out = Path(out)
         self.name = name
+        self.follow = follow
         self.tail: DatasetTail | None = None
         self.mtime = None
 
@@ -155,7 +157,7 @@ class CampaignTail:
                                "faults": len(e.get("faults") or []), "verdict": e.get("verdict"),
                                "reason": e.get("reason")} for e in state.get("queue") or []],
                 }
-                target = self._target(state)
+                target = self._target(state) if self.follow else None
                 if target is not None and (self.tail is None or self.tail.path != target):
                     hub.reset_run()
                     self.tail = DatasetTail(target)
