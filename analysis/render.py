@@ -118,38 +118,74 @@ def summary_text(res) -> str:
     lines += ladder_lines(res)
     lines += assumption_lines(res)
     lines += [f"  - {r}" for r in res.verdict.reasons]
-    return "\n".join(lines)
+    return "\n".join(_wrap80(lines))
+
+
+def _wrap80(lines: list[str]) -> list[str]:
+    """Lines longer than 80 columns wrapped at spaces, continued under their own indent + 4."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        if len(line) <= 80:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, 80, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return out
+
+
+def _Table(*args, **kwargs):
+    """A rich table for an 80-column terminal: no vertical rules, cells wrap at spaces and fold a
+    word longer than its column (never cut with an ellipsis)."""
+    from rich import box
+    from rich.table import Table
+
+    kwargs.setdefault("box", box.SIMPLE_HEAD)
+    kwargs.setdefault("pad_edge", False)
+    kwargs.setdefault("collapse_padding", True)
+    table = Table(*args, **kwargs)
+    add = table.add_column
+    table.add_column = lambda *a, **kw: add(*a, **{"overflow": "fold", **kw})
+    return table
 
 
 def print_summary(res, console) -> None:
-    """The terminal view: a table per condition, controls, no-signalling, the ladder with ticks."""
-    from rich.table import Table
-
+    """The terminal view: a table per condition, controls, no-signalling, the ladder with ticks.
+    Fits 80 columns: cells wrap (a word longer than its column folds), nothing is cut."""
+    Table = _Table
     title = f"{res.run_id}" + ("  [bold red]EXPLORATORY[/]" if res.exploratory else "")
-    t = Table(title=f"conditions of {title}")
+    t = Table(title=f"conditions of {title} (MI: {res.plan['statistic']})")
     for col in ("condition", "trials", "f rate", "MI (nats)", f"{int(100 * res.plan['confidence_level'])}% CI",
-                "estimator", "perm. p", "Holm p"):
-        t.add_column(col, justify="left" if col in ("condition", "estimator") else "right")
+                "perm. p", "Holm p"):
+        t.add_column(col, justify="left" if col == "condition" else "right",
+                     no_wrap=col == "condition")
     for cond, e in res.conditions.items():
         mi = e["mi"]
         t.add_row(cond, str(e["n_trials"]), _f(e.get("f_rate"), 2), _f(mi.get("estimate")), _ci(mi.get("ci")),
-                  res.plan["statistic"], _f(e.get("pvalue")), _f(e.get("pvalue_holm")))
+                  _f(e.get("pvalue")), _f(e.get("pvalue_holm")))
     console.print(t)
     if res.controls:
         t = Table(title="main against each control (label permutation within blocks)")
         for col in ("control", "MI main - control", "CI", "p", "Holm p"):
-            t.add_column(col, justify="right" if col != "control" else "left")
+            t.add_column(col, justify="right" if col != "control" else "left",
+                         no_wrap=col == "control")
         for c in res.controls:
             d = c["mi_difference"]
             t.add_row(c["control"], _f(d["estimate"]), _ci(d["ci"]), _f(c["pvalue"]), _f(c.get("pvalue_holm")))
         console.print(t)
     ns = res.no_signalling
     if ns["tests"]:
-        t = Table(title="no-signalling: local marginal against the remote setting")
-        for col in ("observable", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"):
-            t.add_column(col)
+        tests = sorted({x["test"] for x in ns["tests"]})
+        one = len(tests) == 1  # the usual case: the test named once, in the title
+        t = Table(title="no-signalling: local marginal against the remote setting"
+                  + (f" ({tests[0]})" if one else ""))
+        for col in ("obs.", "condition") + (() if one else ("test",)) + ("diff.", "CI", "p", "Holm p", "TOST p",
+                                                                           "equiv."):
+            t.add_column(col, no_wrap=col == "condition")
         for x in ns["tests"]:
-            t.add_row(f"{x.get('observable', 'x')}_{x['side'].lower()}", x["condition"], x["test"], _f(x["difference"]), _ci(x["ci"]), _f(x["pvalue"]),
+            t.add_row(f"{x.get('observable', 'x')}_{x['side'].lower()}", x["condition"],
+                      *(() if one else (x["test"],)), _f(x["difference"]), _ci(x["ci"]), _f(x["pvalue"]),
                       _f(x.get("pvalue_holm")), _f(x["tost_pvalue"]), "yes" if x["equivalent"] else "no")
         console.print(t)
     for d in ns.get("drift", []):
@@ -185,14 +221,21 @@ def print_summary(res, console) -> None:
     if rows:
         from rich.markup import escape
 
-        t = Table(title="assumptions of each rung: how corrlab checked them")
-        for col in ("rung", "assumption", "check", "outcome", "detail"):
-            t.add_column(col)
         shade = {"holds": "green", "fails": "red", "unchecked": "yellow", "stated": "cyan"}
-        for label, e in rows:
-            t.add_row(label, escape(e["assumption"]), escape(e["check"]),
-                      f"[{shade[e['outcome']]}]{e['outcome']}[/]", escape(e["detail"]))
-        console.print(t)
+        if console.width >= 120:
+            t = Table(title="assumptions of each rung: how corrlab checked them")
+            for col in ("rung", "assumption", "check", "outcome", "detail"):
+                t.add_column(col)
+            for label, e in rows:
+                t.add_row(label, escape(e["assumption"]), escape(e["check"]),
+                          f"[{shade[e['outcome']]}]{e['outcome']}[/]", escape(e["detail"]))
+            console.print(t)
+        else:  # a narrow terminal: one paragraph per assumption, wrapped at words
+            console.print("[bold]assumptions of each rung: how corrlab checked them[/]")
+            for label, e in rows:
+                console.print(f"  [{shade[e['outcome']]}]{e['outcome']}[/] [bold]{escape(label)}[/]: "
+                              f"{escape(e['assumption'])}. [dim]check:[/] {escape(e['check'])}"
+                              + (f". {escape(e['detail'])}" if e["detail"] else ""))
     for r in v.reasons:
         console.print(f"  - {r}")
 
@@ -200,19 +243,45 @@ def print_summary(res, console) -> None:
 # ================================================================================ HTML
 
 
-def _png(fig) -> str:
+def _png(fig, alt: str) -> str:
+    """The figure as an embedded PNG with its alt text (what the plot shows, for a screen reader
+    or a broken image); it scales down to the page's width."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return "<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "'/>"
+    return ("<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            + f"' alt='{html.escape(alt, quote=True)}'/>")
 
 
 def _table(headers, rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+
+
+LEVEL_MEANING = {
+    "none": "no rung of the ladder holds: the data do not show X_A and X_B dependent",
+    "dependence": "X_A and X_B are dependent in main; not shown to come from the protocol (a common cause "
+                  "would do), not nonclassical",
+    "protocol-specific": "the dependence in main exceeds every control's, with no signalling; still "
+                         "explainable by a classical common cause",
+    "nonclassical": "a witness that no local hidden-variable model can meet is violated",
+}
+
+
+def _verdict_html(res) -> str:
+    """The verdict at the top of the report: the level, what it means, the rungs, at a glance."""
+    v = res.verdict
+    rungs = "".join(f"<li class='{'held' if getattr(v, k) else 'not'}'>{'&#10004;' if getattr(v, k) else '&#10008;'} "
+                    f"{html.escape(label)}</li>" for k, label in RUNGS)
+    caps = ("<p class='warn'>Signalling detected: the level is capped at dependence.</p>"
+            if v.signalling_detected else "")
+    explo = " <span class='warn'>EXPLORATORY</span>" if res.exploratory else ""
+    return (f"<section class='verdict level-{html.escape(v.level)}' aria-label='verdict'>"
+            f"<p class='level'>Verdict: <b>{html.escape(v.level)}</b>{explo}</p>"
+            f"<p>{html.escape(LEVEL_MEANING.get(v.level, ''))}.</p><ul class='rungs'>{rungs}</ul>{caps}</section>")
 
 
 def write_report(res, path) -> None:
@@ -223,7 +292,7 @@ def write_report(res, path) -> None:
     import matplotlib.pyplot as plt
 
     data = res.details.get("data")
-    parts = [f"<h1>corrlab analysis: {html.escape(res.run_id)}</h1>"]
+    parts = [f"<h1>corrlab analysis: {html.escape(res.run_id)}</h1>", _verdict_html(res)]
     if res.exploratory:  # why: the plan, trials excluded by hand (the verdict's EXPLORATORY lines)
         parts += [f"<p class='warn'>{html.escape(r)}</p>" for r in res.verdict.reasons if r.startswith("EXPLORATORY")]
     parts.append(f"<p>plan sha256 {html.escape(str(res.plan_sha256))}; alpha {res.alpha}; "
@@ -248,11 +317,13 @@ def write_report(res, path) -> None:
             a = data.a[sel] if data.a.ndim == 1 else data.a[sel, 0]
             b = data.b[sel] if data.b.ndim == 1 else data.b[sel, 0]
             ax.scatter(a, b, s=8, alpha=0.6)
-            ax.set_title(cond, fontsize=9)
-            ax.set_xlabel("X_A (trial mean)")
-            ax.set_ylabel("X_B (trial mean)")
+            ax.set_title(f"{cond} ({int(sel.sum())} trials)", fontsize=9)
+            ax.set_xlabel("X_A, trial observable (recorded units)", fontsize=8)
+            ax.set_ylabel("X_B, trial observable (recorded units)", fontsize=8)
         fig.tight_layout()
-        parts.append("<h2>X_A against X_B per condition</h2>" + _png(fig))
+        parts.append("<h2>X_A against X_B per condition</h2>" + _png(
+            fig, f"Scatter plots, one per condition ({', '.join(conds)}), of each trial's observable of side A "
+                 f"(horizontal) against side B (vertical), in the dataset's recorded units."))
     # MI with intervals
     conds = list(res.conditions)
     est = [res.conditions[c]["mi"].get("estimate") for c in conds]
@@ -267,7 +338,11 @@ def write_report(res, path) -> None:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks(x, conds, rotation=20, fontsize=8)
         ax.set_ylabel(f"MI (nats), {res.plan['statistic']}")
-        parts.append("<h2>Mutual information by condition</h2>" + _png(fig))
+        ax.set_xlabel("condition")
+        ax.set_title(f"mutual information with {int(100 * res.plan['confidence_level'])}% intervals", fontsize=9)
+        parts.append("<h2>Mutual information by condition</h2>" + _png(
+            fig, "Mutual information in nats per condition with its interval: "
+                 + "; ".join(f"{c} {_f(e)} {_ci([lo_, hi_])}" for c, e, lo_, hi_ in zip(conds, est, lo, hi)) + "."))
     parts.append("<h2>Conditions</h2>" + _table(
         ["condition", "trials", "MI", "CI", "p", "Holm p"],
         [[c, e["n_trials"], _f(e["mi"].get("estimate")), _ci(e["mi"].get("ci")), _f(e.get("pvalue")),
@@ -286,8 +361,12 @@ def write_report(res, path) -> None:
             if np.isfinite(obs):
                 ax.axvline(obs, color="red")
             ax.set_title(name, fontsize=8)
+            ax.set_xlabel("statistic under the null", fontsize=8)
+            ax.set_ylabel("resamples (count)", fontsize=8)
         fig.tight_layout()
-        parts.append("<h2>Null distributions (grey) and observed values (red)</h2>" + _png(fig))
+        parts.append("<h2>Null distributions (grey) and observed values (red)</h2>" + _png(
+            fig, "Histograms of each test's statistic over its resamples under the null hypothesis, with the "
+                 "observed value as a red line: " + ", ".join(nulls) + "."))
     coh = res.details.get("coherence", {})
     if coh:
         fig, ax = plt.subplots(figsize=(6, 3))
@@ -298,7 +377,10 @@ def write_report(res, path) -> None:
         ax.set_xlabel("frequency (Hz)")
         ax.set_ylabel("magnitude-squared coherence")
         ax.legend(fontsize=7)
-        parts.append("<h2>Coherence X_A-X_B (Welch)</h2>" + _png(fig))
+        ax.set_title("magnitude-squared coherence of X_A and X_B per condition", fontsize=9)
+        parts.append("<h2>Coherence X_A-X_B (Welch)</h2>" + _png(
+            fig, "Coherence of X_A and X_B against frequency in hertz (log scale), one line per condition, with the "
+                 "overlap-corrected significance level as a dashed line."))
     ns = res.no_signalling
     parts.append("<h2>No-signalling</h2>" + _table(
         ["side", "condition", "test", "difference", "CI", "p", "Holm p", "TOST p", "equivalent"],
@@ -314,8 +396,11 @@ def write_report(res, path) -> None:
             ax.axvline(x, ls="--", color="grey")
             ax.text(x, 0.5, lab, fontsize=7)
         ax.set_yticks([])
-        ax.set_xlabel("S")
-        parts.append(f"<p>CHSH S = {_f(c['S'])} ± {_f(c['se'])}, p(S ≤ 2) = {_f(c['pvalue'])}</p>" + _png(fig))
+        ax.set_xlabel("CHSH S (dimensionless)")
+        ax.set_title("CHSH S with its interval", fontsize=9)
+        parts.append(f"<p>CHSH S = {_f(c['S'])} ± {_f(c['se'])}, p(S ≤ 2) = {_f(c['pvalue'])}</p>" + _png(
+            fig, f"CHSH S = {_f(c['S'])} with interval {_ci(c['ci'])}, against the local bound 2 and the "
+                 "Tsirelson bound 2.83 (dashed lines)."))
     cal = getattr(res, "calibration", None)
     if cal:
         parts.append(_calibration_html(cal, plt))
@@ -358,7 +443,8 @@ def _calibration_html(cal: dict, plt) -> str:
             ax.set_xlabel("cryostat temperature T (K)")
             ax.set_ylabel("quadrature variance (column units)")
             ax.legend(fontsize=7)
-        out.append(_png(fig))
+        out.append(_png(fig, "The vacuum calibration of each side: quadrature variance against cryostat temperature "
+                              "in kelvin, the readings, their means with standard errors, and the thermal fit."))
         rows = []
         for s in ("a", "b"):
             lo, hi = cal["interval"][s]
@@ -393,17 +479,30 @@ def _calibration_html(cal: dict, plt) -> str:
             ax.axvline(0, ls="--", color="grey")
             ax.set_yticks([0, 1], ["worst case over\nthe calibration", "calibrated value"])
             ax.set_xlabel("E_N (nats)")
-            out.append(_png(fig))
+            ax.set_title("log negativity: calibrated and worst case over the calibration", fontsize=9)
+            out.append(_png(fig, f"Log negativity in nats at the calibrated value, {_f(c['log_negativity'])} "
+                                 f"{_ci(c['ci'])}, and in the worst case over the calibration, "
+                                 f"{_f(wc['log_negativity'])} {_ci(wc['ci'])}; entangled above 0 (dashed)."))
     if cal.get("statement"):
         out.append(f"<p>{html.escape(cal['statement'])}</p>")
     return "".join(out)
 
 
 def _write_page(path, title: str, parts: list[str]) -> None:
-    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}.warn{color:#b00;font-weight:bold}</style>")
+    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px;overflow-wrap:anywhere}"
+             "h1{font-size:1.5em}img{max-width:100%;height:auto}.scroll{overflow-x:auto;max-width:100%}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+             ".warn{color:#b00;font-weight:bold}"
+             ".verdict{border:2px solid #888;border-radius:8px;padding:8px 14px;margin:8px 0 16px;background:#f6f7f8}"
+             ".verdict .level{font-size:1.6em;margin:0 0 4px}.verdict p{margin:4px 0}"
+             ".verdict ul{list-style:none;padding:0;margin:6px 0;display:flex;flex-wrap:wrap;gap:4px 18px}"
+             ".verdict li.held{color:#1a7f37;font-weight:bold}.verdict li.not{color:#666}"
+             ".level-none{border-color:#888}.level-dependence{border-color:#b26a00;background:#fff8eb}"
+             ".level-protocol-specific{border-color:#0b62a4;background:#eef5ff}"
+             ".level-nonclassical{border-color:#1a7f37;background:#ecf9ef}</style>")
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        fh.write(f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                 f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
                  f"{style}</head><body>{''.join(parts)}</body></html>")
 
 
@@ -456,8 +555,7 @@ def many_summary_text(many) -> str:
 
 def print_many(many, console) -> None:
     """The terminal view of several datasets: one row each (and the pooled one), then the combination."""
-    from rich.table import Table
-
+    Table = _Table
     t = Table(title=f"{len(many.datasets)} datasets ({many.mode})")
     for h in MANY_HEADERS:
         t.add_column(h, justify="left" if h == "run" else "right")
@@ -490,7 +588,11 @@ def write_many_report(many, path) -> None:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks(x, [r["run_id"] for r in rows], rotation=60, fontsize=7, ha="right")
         ax.set_ylabel("MI in main (nats)")
-        parts.append("<h2>Mutual information in main, run by run</h2>" + _png(fig))
+        ax.set_xlabel("run")
+        ax.set_title("mutual information in main with its interval, run by run", fontsize=9)
+        parts.append("<h2>Mutual information in main, run by run</h2>" + _png(
+            fig, f"Mutual information in nats of the main condition with its interval for each of {len(rows)} runs"
+                 + (", with the pooled interval as a band." if many.pooled is not None else ".")))
     parts.append("<h2>Across runs</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _combined_lines(many))
                  + "</ul>")
     _write_page(path, "corrlab: many datasets", parts)

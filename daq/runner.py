@@ -48,6 +48,11 @@ class Observer:
     def event(self, entry: dict) -> None: ...
     def run_finished(self, result: "RunResult") -> None: ...
 
+    def stop_requested(self) -> str | None:
+        """Asked after every trial: a reason to stop the run there (who asked), or None to go on.
+        The run then stops as ``interrupted`` (resumable) through the safe state."""
+        return None
+
 
 @dataclass
 class RunResult:
@@ -365,6 +370,11 @@ class Runner:
                 self.observer.trial_done(result)
                 if self.writer.pending_trials >= per_part:
                     self._commit()
+                ask = getattr(self.observer, "stop_requested", None)  # an observer of an older shape has none
+                who = ask() if ask is not None else None
+                if who:
+                    raise ProtocolAborted(f"stopped after trial {spec.trial} at the request of {who}",
+                                          status="interrupted")
             self._commit()
             if todo and self.protocol.calibration is not None and self.protocol.calibration.repeat_at_end:
                 self.calibrate("after")

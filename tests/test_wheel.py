@@ -115,6 +115,16 @@ def test_the_shipped_toml_files_are_in_the_wheel(wheel):
         assert wheel.read(w) == src.read_bytes(), w
 
 
+def test_the_live_views_page_and_scripts_are_in_the_wheel(wheel):
+    """The live view serves its page from the package (offline): every file of daq/live/static."""
+    names = set(wheel.namelist())
+    static = sorted((ROOT / "daq/live/static").iterdir())
+    assert {p.name for p in static} >= {"index.html", "live.js", "plot.js", "live.css"}
+    for src in static:
+        w = f"corrlab/daq/live/static/{src.name}"
+        assert w in names and wheel.read(w) == src.read_bytes(), w
+
+
 def test_the_console_script_target_is_in_the_wheel(wheel):
     names = set(wheel.namelist())
     info = _dist_info(names)

@@ -20,7 +20,7 @@ def verdict_level(path: Path) -> str:
     return analyze_dataset(path).verdict.level
 
 
-def _run(file: Path, at: str | None, resume: bool) -> None:
+def _run(file: Path, at: str | None, resume: bool, live: bool = False, port: int = 0) -> None:
     from rich.console import Console
 
     from corrlab.daq.campaign import Campaign, execute
@@ -29,12 +29,17 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
     console = Console(highlight=False)
     camp = Campaign.load(file)
     observers = []
+    view = _live_view(console, camp, port) if live else None
 
     def factory(entry):
         console.rule(f"run {entry['index']}: {entry['run_id']}")
         obs = RichObserver(console)
         obs.__enter__()
         observers.append(obs)
+        if view is not None:
+            from corrlab.daq.live import Observers
+
+            return Observers(obs, view.observer())
         return obs
 
     def waiting(left):
@@ -50,6 +55,8 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
     finally:
         for obs in observers:
             obs.__exit__(None, None, None)
+        if view is not None:
+            view.close()
     _print_status(console, camp, state)
     if any((e.get("safe_state") or {}).get("not_confirmed") for e in state["queue"]):
         from corrlab.daq.cli.common import EXIT_NOT_SAFE
@@ -57,10 +64,32 @@ def _run(file: Path, at: str | None, resume: bool) -> None:
         sys.exit(EXIT_NOT_SAFE)
 
 
+def _live_view(console, camp, port: int):
+    """The live view of a campaign: its queue (from the state file) and each run as it goes."""
+    from corrlab.daq.live import LiveView
+    from corrlab.daq.live.tail import CampaignTail
+    from corrlab.errors import CorrlabError
+
+    try:
+        view = LiveView(port=port)
+    except OSError as exc:
+        raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
+    view.hub.pollers.append(CampaignTail(camp.out, camp.spec.campaign.name, follow=False))
+    console.print(f"live view: {view.url}", soft_wrap=True)
+    return view
+
+
+LIVE = click.option("--live", is_flag=True, help="watch the campaign in a browser (a read-only page on 127.0.0.1)")
+PORT = click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="chosen by the OS",
+                    help="the live view's port on 127.0.0.1 (with --live)")
+
+
 @campaign.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--at", "at", metavar="HH:MM", help="wait until this local time before starting")
-def run_cmd(file, at):
+@LIVE
+@PORT
+def run_cmd(file, at, live, port):
     """Run the campaign FILE's queue in order (after waiting for --at, if given).
 
     Exit status 5 when a run ended with a role not confirmed in its safe state (the status
@@ -73,14 +102,20 @@ def run_cmd(file, at):
             parse_hhmm(at)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--at") from exc
-    _run(file, at, resume=False)
+    if port and not live:
+        raise click.UsageError("--port is for the live view: add --live")
+    _run(file, at, resume=False, live=live, port=port)
 
 
 @campaign.command("resume")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def resume_cmd(file):
+@LIVE
+@PORT
+def resume_cmd(file, live, port):
     """Continue the campaign FILE where it stopped (after a crash, a reboot or Ctrl-C)."""
-    _run(file, None, resume=True)
+    if port and not live:
+        raise click.UsageError("--port is for the live view: add --live")
+    _run(file, None, resume=True, live=live, port=port)
 
 
 @campaign.command("status")

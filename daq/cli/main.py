@@ -19,6 +19,7 @@ def cli():
     corrlab run protocols/demo.toml        run a protocol (simulated bench by default)
     corrlab inspect data/<run_id>          what a dataset holds; checksums verified
     corrlab analyze data/<run_id>          tests, intervals and the evidence ladder
+    corrlab watch data/<run_id>            the run (or a campaign) in the browser
     """
 
 
@@ -44,7 +45,14 @@ def _console():
 @click.option("--analyze", "then_analyze", is_flag=True,
               help="when complete, analyse by the recorded plan: print the ladder, write "
                    "OUT/<run_id>.results.json and OUT/<run_id>.report.html")
-def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
+@click.option("--live", is_flag=True, help="watch the run in a browser: serves a read-only page on 127.0.0.1 "
+              "(prints its URL); the run never waits for it")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="chosen by the OS",
+              help="the live view's port on 127.0.0.1 (with --live)")
+@click.option("--live-control", is_flag=True,
+              help="with --live: a 'stop after this trial' button (the run stops through the safe state, "
+                   "resumable), guarded by a per-run token in the printed URL")
+def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live, port, live_control):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo').
 
     \b
@@ -59,18 +67,27 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
     from corrlab.protocols.config import load_protocol
 
     console = _console()
+    if (port or live_control) and not live:
+        raise click.UsageError(f"{'--port' if port else '--live-control'} is for the live view: add --live")
+    if resume and protocol:
+        raise click.UsageError("give either PROTOCOL or --resume DATASET, not both")
+    if not resume and not protocol:
+        raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
     bench = load_bench(bench_file) if bench_file or not resume else None
-    if resume:
-        if protocol:
-            raise click.UsageError("give either PROTOCOL or --resume DATASET, not both")
+    proto = load_protocol(protocol) if not resume else None
+    view = _live_view(console, port, live_control) if live else None
+    try:
         with RichObserver(console, quiet=quiet) as obs:
-            result = resume_run(resume, bench, observer=obs)
-    else:
-        if not protocol:
-            raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
-        proto = load_protocol(protocol)
-        with RichObserver(console, quiet=quiet) as obs:
-            result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=obs)
+            observer = obs if view is None else _both(obs, view.observer())
+            if resume:
+                result = resume_run(resume, bench, observer=observer)
+            else:
+                result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=observer)
+    finally:
+        if view is not None:
+            view.close()
+    if view is not None:
+        console.print(f"live view closed; replay the run with: corrlab watch {result.path}")
     colour = {"complete": "green", "interrupted": "yellow"}.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/]: {result.trials_committed}/{result.trials_planned} trials "
                   f"in {result.path} ({result.elapsed_s:.1f} s, {len(result.faults)} fault(s), "
@@ -93,6 +110,27 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
         sys.exit(EXIT_INTERRUPTED)
     if result.status == "aborted":
         sys.exit(EXIT_ABORTED)
+
+
+def _live_view(console, port: int, control: bool = False):
+    """Start the live view (hub and server on 127.0.0.1) and print its address."""
+    from corrlab.daq.live import LiveView
+    from corrlab.errors import CorrlabError
+
+    try:
+        view = LiveView(port=port, control=control)
+    except OSError as exc:
+        raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
+    console.print(f"live view: {view.url}", soft_wrap=True)
+    if control:
+        console.print("the page can stop the run after a trial: keep its URL (with the token) to yourself")
+    return view
+
+
+def _both(*observers):
+    from corrlab.daq.live import Observers
+
+    return Observers(*observers)
 
 
 def _analyze_after_run(console, path: Path) -> None:
@@ -225,7 +263,8 @@ def _register_optional():
     from importlib.util import find_spec
 
     for module, name in (("corrlab.daq.cli.simulate", "simulate"), ("corrlab.daq.cli.analyze", "analyze"),
-                         ("corrlab.daq.cli.campaign", "campaign"), ("corrlab.daq.cli.importing", "import")):
+                         ("corrlab.daq.cli.campaign", "campaign"), ("corrlab.daq.cli.importing", "import"),
+                         ("corrlab.daq.cli.watching", "watch")):
         if name not in cli.commands and find_spec(module) is not None:
             cli.add_command(LazyCommand(module, name))
 
@@ -263,6 +302,7 @@ LAZY_HELP = {
     "analyze": "Tests, intervals and the evidence ladder for datasets.",
     "campaign": "Overnight queues of protocol runs: run, resume, status.",
     "import": "CSV, TSV, pymeasure, HDF5 or .npz data into a v1 dataset.",
+    "watch": "A run or campaign in the browser (live, or replayed).",
 }
 
 
