@@ -27,12 +27,13 @@ The hypotheses (keys as the ladder's family names):
     would be the same under either label. The schedule draws the labels as random
     permutations within blocks, so given the past, a trial's label is ``c`` with probability
     ``(n_c - seen_c) / (B - seen)`` (counts of the block's composition not yet seen). The
-    bet predicts the label from the trial's outcome (the product of the two sides'
-    standardized values, clipped; standardization by exponentially weighted means of past
-    trials) and pays ``q(label | outcome) / pi(label)``, which has mean exactly 1 under the
-    sharp null whatever the drift or autocorrelation of the outcomes (the outcomes do not
-    depend on the labels; the labels' law is known). One-sided: it bets only that main's
-    signed co-movement exceeds the control's.
+    bet predicts the label from the trial's outcome (the two sides' values standardized by
+    exponentially weighted means and spreads of past trials, through the Gaussian-copula
+    density ratio of main's correlation to the control's,
+    each estimated from its own past trials) and pays ``q(label | outcome) / pi(label)``,
+    which has mean exactly 1 under the sharp null whatever the drift or autocorrelation of
+    the outcomes (the outcomes do not depend on the labels; the labels' law is known).
+    One-sided: it bets only while main's estimated correlation is the larger in magnitude.
 ``no_signalling:<side>:<condition>``
     Design-based: each side's setting is drawn at random (probability ``p`` of setting 1)
     independently of everything else. Under "the local outcome does not depend on the
@@ -79,8 +80,9 @@ HYPOTHESES = {
     },
     "controls": {
         "null": "sharp null: the condition does not matter (each trial's outcome the same under either label)",
-        "bet": "the label, predicted from the trial's product of standardized outcomes (linear discriminant from "
-               "past main and control trials, one-sided: main's signed co-movement above the control's), paid "
+        "bet": "the label, predicted from the trial's standardized outcomes (exponentially weighted means and spreads "
+               "of past trials) by the Gaussian-copula density ratio of main's correlation to the control's (each "
+               "from its past trials; one-sided: only while main's is the larger in magnitude), paid "
                "q / pi with pi the schedule's randomization probability given the block's labels so far; "
                "mixed over shrinkages 0.25, 0.5, 1",
         "assumes": "labels drawn as the recorded schedule says (seeded random permutations within blocks); nothing "
@@ -290,7 +292,7 @@ class EvidenceMonitor:
         self.last_trial: int | None = None
         self._block_seen: dict[int, dict[str, int]] = {}
         self._std_a, self._std_b = _EW(hl), _EW(hl)
-        self._ctrl = {c: [0, 0.0, 0.0, 0, 0.0, 0.0] for c in controls}  # n_m, sum_m, sq_m, n_k, sum_k, sq_k
+        self._ctrl = {c: ([0, 0.0, 0.0, 0.0], [0, 0.0, 0.0, 0.0]) for c in controls}  # main, control: n, Sab, Saa, Sbb
         self._dep_pending: tuple[float, float] | None = None
         self._dep_scale = _EW(hl)
         self._ns = {(c, s): (_EW(hl), [[0, 0.0, 0.0], [0, 0.0, 0.0]]) for c in names for s in "AB"}
@@ -302,10 +304,14 @@ class EvidenceMonitor:
                               self.p1 * (1 - self.p1), self.p1 * self.p1])
 
     # ------------------------------------------------------------------ feeding
-    def update(self, trial: int, condition: str, setting_a: int, setting_b: int, a: float, b: float) -> None:
+    def update(self, trial: int, condition: str, setting_a: int, setting_b: int, a: float, b: float, *,
+               block: int | None = None) -> None:
         """One committed trial (in time order): its label, settings and the two observables
-        (NaN: a missing outcome)."""
+        (NaN: a missing outcome). ``block``: its randomization block (default ``trial //
+        block_size``, the schedule's numbering)."""
         trial = int(trial)
+        if self.design is not None:
+            block = trial // self.block_size if block is None else int(block)
         if self.last_trial is not None and trial <= self.last_trial:
             raise ValueError(f"trials must arrive in time order: trial {trial} after trial {self.last_trial}")
         self.last_trial = trial
@@ -317,31 +323,29 @@ class EvidenceMonitor:
         thr = self.threshold_log
         touched = []
         # -- controls: the label bet, before the block's counts and the standardization see this trial
-        pi = self._label_probabilities(trial)
+        pi = self._label_probabilities(block)
         za = self._std_a.z(a) if complete else None
         zb = self._std_b.z(b) if complete else None
-        s = None if za is None or zb is None else max(-4.0, min(4.0, za)) * max(-4.0, min(4.0, zb))
+        z = None if za is None or zb is None else (max(-4.0, min(4.0, za)), max(-4.0, min(4.0, zb)))
         for c, st in self._ctrl.items():
             proc = self.processes[f"controls:{c}"]
             if proc.not_applicable is not None or condition not in ("main", c):
                 continue
             factors = None
-            if s is not None and pi is not None:
+            if z is not None and pi is not None:
                 pm, pk = pi.get("main", 0.0), pi.get(c, 0.0)
                 if pm > 0 and pk > 0:
-                    factors = self._label_factors(st, s, pm / (pm + pk), condition == "main")
+                    factors = self._label_factors(st, z, pm / (pm + pk), condition == "main")
             proc.apply(trial, factors, thr)
             touched.append(proc)
-            if s is not None:
-                if condition == "main":
-                    st[0] += 1; st[1] += s; st[2] += s * s  # noqa: E702
-                else:
-                    st[3] += 1; st[4] += s; st[5] += s * s  # noqa: E702
+            if z is not None:
+                cls = st[0] if condition == "main" else st[1]
+                cls[0] += 1; cls[1] += z[0] * z[1]; cls[2] += z[0] * z[0]; cls[3] += z[1] * z[1]  # noqa: E702
         if complete:
             self._std_a.add(a)
             self._std_b.add(b)
         if self.design is not None:
-            seen = self._block_seen.setdefault(trial // self.block_size, {})
+            seen = self._block_seen.setdefault(block, {})
             seen[condition] = seen.get(condition, 0) + 1
         # -- no-signalling: each side's outcome against the remote setting
         for side, local, ok, remote in (("A", a, ok_a, sb), ("B", b, ok_b, sa)):
@@ -391,11 +395,11 @@ class EvidenceMonitor:
             self.update(*row)
 
     # ------------------------------------------------------------------ bets
-    def _label_probabilities(self, trial: int) -> dict[str, float] | None:
+    def _label_probabilities(self, block: int | None) -> dict[str, float] | None:
         """P(label = c | labels seen so far in the trial's block), from the block's composition."""
         if self.design is None:
             return None
-        seen = self._block_seen.get(trial // self.block_size, {})
+        seen = self._block_seen.get(block, {})
         left = {c: n - seen.get(c, 0) for c, n in self.design.items()}
         total = sum(v for v in left.values() if v > 0)
         if total <= 0:
@@ -403,17 +407,22 @@ class EvidenceMonitor:
         return {c: max(v, 0) / total for c, v in left.items()}
 
     @staticmethod
-    def _label_factors(st, s: float, pi: float, is_main: bool) -> list[float] | None:
-        n_m, sum_m, sq_m, n_k, sum_k, sq_k = st
-        if n_m < 3 or n_k < 3:
+    def _label_factors(st, z: tuple[float, float], pi: float, is_main: bool) -> list[float] | None:
+        """The label bet: Gaussian-copula log-density ratio of main's correlation against the
+        control's (each estimated from its past trials, scale-free within its class, shrunk
+        towards 0), one-sided: only while main's correlation is the larger in magnitude."""
+        rhos = []
+        for n, sab, saa, sbb in st:
+            if n < 3 or saa <= 0 or sbb <= 0:
+                return None
+            rhos.append(max(-0.95, min(0.95, sab / math.sqrt(saa * sbb) * n / (n + 2.0))))
+        rm, rk = rhos
+        if abs(rm) <= abs(rk):  # one-sided: main's dependence above the control's
             return None
-        n0 = 2.0
-        mu_m, mu_k = sum_m / (n_m + n0), sum_k / (n_k + n0)
-        if mu_m == 0 or (mu_m - mu_k) * mu_m <= 0:  # one-sided: main's co-movement above the control's
-            return None
-        ss = (sq_m - sum_m * sum_m / n_m) + (sq_k - sum_k * sum_k / n_k) + n0
-        v = max(ss / (n_m + n_k + n0), 1e-6)
-        llr = (mu_m - mu_k) / v * (s - 0.5 * (mu_m + mu_k))
+        x, y = z
+        qm, qk = 1 - rm * rm, 1 - rk * rk
+        llr = (-0.5 * math.log(qm) - (rm * rm * (x * x + y * y) - 2 * rm * x * y) / (2 * qm)
+               + 0.5 * math.log(qk) + (rk * rk * (x * x + y * y) - 2 * rk * x * y) / (2 * qk))
         llr = max(-4.0, min(4.0, llr))
         q = pi * math.exp(llr) / (pi * math.exp(llr) + 1 - pi)
         r = q / pi if is_main else (1 - q) / (1 - pi)
