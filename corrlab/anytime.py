@@ -27,10 +27,10 @@ The hypotheses (keys as the ladder's family names):
     would be the same under either label. The schedule draws the labels as random
     permutations within blocks, so given the past, a trial's label is ``c`` with probability
     ``(n_c - seen_c) / (B - seen)`` (counts of the block's composition not yet seen). The
-    bet predicts the label from the trial's outcome (the two sides' values standardized by
-    exponentially weighted means and spreads of past trials, through the Gaussian-copula
-    density ratio of main's correlation to the control's,
-    each estimated from its own past trials) and pays ``q(label | outcome) / pi(label)``,
+    bet predicts the label from the trial's outcome (the angle of the pair of values
+    standardized by each candidate condition's own past, under that condition's correlation
+    against the two conditions' common one: scale-free, so a control with another gain and
+    the same dependence gives it nothing to win) and pays ``q(label | outcome) / pi(label)``,
     which has mean exactly 1 under the sharp null whatever the drift or autocorrelation of
     the outcomes (the outcomes do not depend on the labels; the labels' law is known).
     One-sided: it bets only while main's estimated correlation is the larger in magnitude.
@@ -80,9 +80,11 @@ HYPOTHESES = {
     },
     "controls": {
         "null": "sharp null: the condition does not matter (each trial's outcome the same under either label)",
-        "bet": "the label, predicted from the trial's standardized outcomes (exponentially weighted means and spreads "
-               "of past trials) by the Gaussian-copula density ratio of main's correlation to the control's (each "
-               "from its past trials; one-sided: only while main's is the larger in magnitude), paid "
+        "bet": "the label, predicted from the angle of the trial's outcome pair standardized by each candidate "
+               "condition's own past (exponentially weighted location and spread): the bivariate-normal angle density "
+               "under that condition's correlation over that under the two conditions' common one (one-sided: only "
+               "while main's correlation is the larger in magnitude; the angle ignores a gain common to both sides), "
+               "paid "
                "q / pi with pi the schedule's randomization probability given the block's labels so far; "
                "mixed over shrinkages 0.25, 0.5, 1",
         "assumes": "labels drawn as the recorded schedule says (seeded random permutations within blocks); nothing "
@@ -291,8 +293,9 @@ class EvidenceMonitor:
         self.n_trials = 0
         self.last_trial: int | None = None
         self._block_seen: dict[int, dict[str, int]] = {}
-        self._std_a, self._std_b = _EW(hl), _EW(hl)
-        self._ctrl = {c: ([0, 0.0, 0.0, 0.0], [0, 0.0, 0.0, 0.0]) for c in controls}  # main, control: n, Sab, Saa, Sbb
+        # per condition: each side's EW location and spread, and its correlation sums (n, Sab, Saa, Sbb)
+        self._cls = {c: (_EW(hl), _EW(hl), [0, 0.0, 0.0, 0.0]) for c in names}
+        self._controls = controls
         self._dep_pending: tuple[float, float] | None = None
         self._dep_scale = _EW(hl)
         self._ns = {(c, s): (_EW(hl), [[0, 0.0, 0.0], [0, 0.0, 0.0]]) for c in names for s in "AB"}
@@ -324,26 +327,27 @@ class EvidenceMonitor:
         touched = []
         # -- controls: the label bet, before the block's counts and the standardization see this trial
         pi = self._label_probabilities(block)
-        za = self._std_a.z(a) if complete else None
-        zb = self._std_b.z(b) if complete else None
-        z = None if za is None or zb is None else (max(-4.0, min(4.0, za)), max(-4.0, min(4.0, zb)))
-        for c, st in self._ctrl.items():
+        zs = {c: self._zpair(c, a, b) for c in ("main", condition) if c in self._cls} if complete else {}
+        for c in self._controls:
             proc = self.processes[f"controls:{c}"]
             if proc.not_applicable is not None or condition not in ("main", c):
                 continue
             factors = None
-            if z is not None and pi is not None:
+            if complete and pi is not None:
                 pm, pk = pi.get("main", 0.0), pi.get(c, 0.0)
                 if pm > 0 and pk > 0:
-                    factors = self._label_factors(st, z, pm / (pm + pk), condition == "main")
+                    zk = zs[c] if c in zs else self._zpair(c, a, b)
+                    factors = self._label_factors(self._cls["main"][2], self._cls[c][2], zs.get("main"), zk,
+                                                  pm / (pm + pk), condition == "main")
             proc.apply(trial, factors, thr)
             touched.append(proc)
+        if complete and condition in self._cls:
+            ew_a, ew_b, sums = self._cls[condition]
+            z = zs.get(condition)
             if z is not None:
-                cls = st[0] if condition == "main" else st[1]
-                cls[0] += 1; cls[1] += z[0] * z[1]; cls[2] += z[0] * z[0]; cls[3] += z[1] * z[1]  # noqa: E702
-        if complete:
-            self._std_a.add(a)
-            self._std_b.add(b)
+                sums[0] += 1; sums[1] += z[0] * z[1]; sums[2] += z[0] * z[0]; sums[3] += z[1] * z[1]  # noqa: E702
+            ew_a.add(a)
+            ew_b.add(b)
         if self.design is not None:
             seen = self._block_seen.setdefault(block, {})
             seen[condition] = seen.get(condition, 0) + 1
@@ -406,24 +410,36 @@ class EvidenceMonitor:
             return None  # more trials of the block than its composition: not this schedule
         return {c: max(v, 0) / total for c, v in left.items()}
 
+    def _zpair(self, c: str, a: float, b: float) -> tuple[float, float] | None:
+        """(a, b) standardized by condition ``c``'s past (EW location and spread), clipped at 4."""
+        ew_a, ew_b, _ = self._cls[c]
+        za, zb = ew_a.z(a), ew_b.z(b)
+        if za is None or zb is None:
+            return None
+        return max(-4.0, min(4.0, za)), max(-4.0, min(4.0, zb))
+
     @staticmethod
-    def _label_factors(st, z: tuple[float, float], pi: float, is_main: bool) -> list[float] | None:
-        """The label bet: Gaussian-copula log-density ratio of main's correlation against the
-        control's (each estimated from its past trials, scale-free within its class, shrunk
-        towards 0), one-sided: only while main's correlation is the larger in magnitude."""
+    def _label_factors(main, ctrl, zm, zk, pi: float, is_main: bool) -> list[float] | None:
+        """The label bet. ``h(L) = f_{rho_L}(theta^L) / f_{rho_0}(theta^L)``: the density of the angle
+        of the trial's values, standardized by class L's own past, under class L's correlation
+        over that under the two classes' common one (scale-free: a control's other gain, at the
+        same dependence, leaves the angle's law as it is); the factor ``h(L) / E_pi[h]`` has mean
+        1 under the sharp null.
+        One-sided: only while main's correlation is the larger in magnitude."""
+        if zm is None or zk is None:
+            return None
         rhos = []
-        for n, sab, saa, sbb in st:
+        for n, sab, saa, sbb in (main, ctrl):
             if n < 3 or saa <= 0 or sbb <= 0:
                 return None
             rhos.append(max(-0.95, min(0.95, sab / math.sqrt(saa * sbb) * n / (n + 2.0))))
         rm, rk = rhos
         if abs(rm) <= abs(rk):  # one-sided: main's dependence above the control's
             return None
-        x, y = z
-        qm, qk = 1 - rm * rm, 1 - rk * rk
-        llr = (-0.5 * math.log(qm) - (rm * rm * (x * x + y * y) - 2 * rm * x * y) / (2 * qm)
-               + 0.5 * math.log(qk) + (rk * rk * (x * x + y * y) - 2 * rk * x * y) / (2 * qk))
-        llr = max(-4.0, min(4.0, llr))
+        r0 = (main[0] * rm + ctrl[0] * rk) / (main[0] + ctrl[0])
+        lhm = max(-4.0, min(4.0, _log_angle(rm, *zm) - _log_angle(r0, *zm)))
+        lhk = max(-4.0, min(4.0, _log_angle(rk, *zk) - _log_angle(r0, *zk)))
+        llr = lhm - lhk
         q = pi * math.exp(llr) / (pi * math.exp(llr) + 1 - pi)
         r = q / pi if is_main else (1 - q) / (1 - pi)
         return [1.0 + k * (r - 1.0) for k in _SHRINK]
@@ -529,6 +545,15 @@ class EvidenceMonitor:
         return {"alpha": self.alpha, "threshold": 1.0 / self.alpha, "n_trials": self.n_trials,
                 "last_trial": self.last_trial, "multiplicity": MULTIPLICITY, "families": self.families,
                 "hypotheses": hyps}
+
+
+def _log_angle(rho: float, x: float, y: float) -> float:
+    """Log density (up to a constant) of the angle of (x, y) for a bivariate normal with unit
+    variances and correlation ``rho``: ``sqrt(1 - rho^2) / (2 pi (1 - rho sin 2 theta))``. The
+    angle does not see a gain common to both sides (the radius would)."""
+    r2 = x * x + y * y
+    s2 = 2 * x * y / r2 if r2 > 1e-24 else 0.0
+    return 0.5 * math.log(1 - rho * rho) - math.log(1 - rho * s2)
 
 
 def _e(log_e: float) -> float:
