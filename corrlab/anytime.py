@@ -573,6 +573,7 @@ def _strategies() -> np.ndarray:
 
 
 _DET = _strategies()
+_DET_FLAT = _DET.reshape(16, 16)
 
 
 def pbr_table(counts: np.ndarray, rho: np.ndarray, *, w0: np.ndarray | None = None, iterations: int = 60,
@@ -589,12 +590,11 @@ def pbr_table(counts: np.ndarray, rho: np.ndarray, *, w0: np.ndarray | None = No
     p = (counts + prior) / (counts.sum(axis=1, keepdims=True) + 4 * prior)
     w = np.full(16, 1 / 16) if w0 is None else np.maximum(np.asarray(w0, float), 1e-12)
     w = w / w.sum()
-    target = rho[:, None] * p  # (4, 4)
-    for _ in range(iterations):
-        q = np.einsum("l,lxa->xa", w, _DET)
-        w = w * np.einsum("lxa,xa->l", _DET, target / q)
+    target = (rho[:, None] * p).ravel()  # (16,) over (xy, ab)
+    for _ in range(iterations):  # EM on the mixture weights of the deterministic strategies
+        w = w * (_DET_FLAT @ (target / (w @ _DET_FLAT)))
         w /= w.sum()
-    q = np.einsum("l,lxa->xa", w, _DET)
+    q = (w @ _DET_FLAT).reshape(4, 4)
     r = p / q
-    worst = np.einsum("lxa,xa->l", _DET, rho[:, None] * r).max()
+    worst = (_DET_FLAT @ (rho[:, None] * r).ravel()).max()
     return r / worst, w
