@@ -44,13 +44,21 @@ class RunEvidence:
         for h in (self.stopping.decide if self.stopping else []):
             self.keys += [f"controls:{c}" for c in controls] if h == "controls" else [h]
         self.stopped: str | None = None
+        self.error: str | None = None
 
     # -- feeding ---------------------------------------------------------------------
     def add(self, record: dict, samples: dict) -> None:
-        """One measured trial (its trials.parquet record and its samples)."""
+        """One measured trial (its trials.parquet record and its samples). The evidence never stops
+        a run: a trial it cannot take (out of time order) switches it off, noted in the record."""
+        if self.error is not None:
+            return
         w = self.plan.window
-        self.monitor.update(record["trial"], record["condition"], record["setting_a"], record["setting_b"],
-                            window_mean(samples["x_a"], w), window_mean(samples["x_b"], w), block=record.get("block"))
+        try:
+            self.monitor.update(record["trial"], record["condition"], record["setting_a"], record["setting_b"],
+                                window_mean(samples["x_a"], w), window_mean(samples["x_b"], w),
+                                block=record.get("block"))
+        except ValueError as exc:
+            self.error = f"evidence monitoring stopped at trial {record['trial']}: {exc}"
 
     def replay(self, path: str | Path) -> int:
         """Feed the trials a dataset committed (in trial order); returns how many."""
@@ -87,7 +95,8 @@ class RunEvidence:
     # -- the rule ----------------------------------------------------------------------
     def should_stop(self, committed: int) -> bool:
         """After a committed part: the named hypotheses are all decided (and ``min_trials`` reached)."""
-        if self.stopping is None or committed < self.stopping.min_trials or committed >= self.trials_max:
+        if (self.stopping is None or self.error is not None or committed < self.stopping.min_trials
+                or committed >= self.trials_max):
             return False
         if self.monitor.decided(self.keys):
             self.stopped = "decided"
@@ -112,6 +121,8 @@ class RunEvidence:
                              "crossed_at_adjusted": v["crossed_at_adjusted"], "decided": v["decided"]}
                          for k, v in snap["hypotheses"].items()},
         }
+        if self.error is not None:
+            out["error"] = self.error
         if self.prior:
             out["prior"] = self.prior
             out["prior_runs"] = self.prior_runs

@@ -25,7 +25,7 @@ def stopping_protocol(trials, *, seed=3, stopping=True, analysis=None):
                      "conditions": {"main": 3, "control:perturb_C": 1}},
         "acquisition": {"samples": 16, "sample_rate_hz": 10000.0},
         "stabilize": {"reads": 1, "interval_s": 0.0},
-        "analysis": {"n_resamples": 199, **(analysis or {})},
+        "analysis": {"n_resamples": 199, "estimators": ["gaussian_copula"], **(analysis or {})},
     }
     if stopping:
         data["stopping"] = {"decide": ["dependence", "controls"]}
@@ -115,3 +115,31 @@ def test_stopping_section_is_validated_and_absent_by_default():
         stopping_protocol(8, analysis={"confirmatory": ["dependence"]})
     with pytest.raises(CorrlabError, match="decide"):
         protocol_from_dict({**stopping_protocol(8).to_json(), "stopping": {"decide": ["dependence", "dependence"]}})
+
+
+def test_a_second_run_continues_the_evidence(strong_run, tmp_path):
+    _, out = strong_run
+    first = json.loads((out / "strong" / "manifest.json").read_text())["anytime"]["evidence"]
+    result = run_protocol(stopping_protocol(200), bench("common_cause", coupling=4.0), tmp_path, run_id="second",
+                          continue_from=[out / "strong"])
+    rec = json.loads((tmp_path / "second" / "manifest.json").read_text())["anytime"]
+    assert rec["prior_runs"] == ["strong"]
+    assert rec["prior"]["dependence"] == pytest.approx(first["dependence"]["e_value"], rel=1e-9)
+    # already decided by the first run's evidence: the second stops at its first check
+    assert result.stopped == "decided" and result.trials_committed == 8
+    alone = RunEvidence(stopping_protocol(200))
+    alone.replay(tmp_path / "second")
+    own = alone.monitor.snapshot()["hypotheses"]
+    for key in ("dependence", "controls:control:perturb_C", "chsh"):
+        assert rec["evidence"][key]["e_value"] == pytest.approx(first[key]["e_value"] * own[key]["e_value"], rel=1e-9)
+    # pooled in one analysis the two runs' evidence multiplies (each run's own, the recorded prior ignored)
+    from corrlab.analysis.anytime import anytime_section
+    from corrlab.analysis.multi import pool_trials
+    from corrlab.analysis.pipeline import read_dataset
+
+    data, runs, ctx = pool_trials([read_dataset(out / "strong"), read_dataset(tmp_path / "second")])
+    pooled = anytime_section(data, ctx, runs=runs, schedule=ctx.schedule, record=ctx.anytime_record)
+    assert len(pooled["runs"]) == 2 and "monitoring" not in pooled
+    for key in ("dependence", "controls:control:perturb_C", "no_signalling:A:main"):
+        assert pooled["hypotheses"][key]["e_value"] == pytest.approx(
+            first[key]["e_value"] * own[key]["e_value"], rel=1e-9)

@@ -40,11 +40,15 @@ def _console():
 @click.option("--run-id", help="dataset name (default: UTC time and protocol name)")
 @click.option("--resume", "resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="continue an interrupted dataset with its recorded protocol and schedule")
+@click.option("--continue-evidence", "continue_from", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="an earlier run of the same plan whose anytime evidence this run continues (its e-values "
+                   "multiply into this run's; repeatable)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--analyze", "then_analyze", is_flag=True,
               help="when complete, analyse by the recorded plan: print the ladder, write "
                    "OUT/<run_id>.results.json and OUT/<run_id>.report.html")
-def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
+def run(protocol, bench_file, out_dir, run_id, resume, continue_from, quiet, then_analyze):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo').
 
     \b
@@ -63,6 +67,8 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
     if resume:
         if protocol:
             raise click.UsageError("give either PROTOCOL or --resume DATASET, not both")
+        if continue_from:
+            raise click.UsageError("--continue-evidence starts a new run; a resumed run keeps its recorded evidence")
         with RichObserver(console, quiet=quiet) as obs:
             result = resume_run(resume, bench, observer=obs)
     else:
@@ -70,13 +76,16 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze):
             raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
         proto = load_protocol(protocol)
         with RichObserver(console, quiet=quiet) as obs:
-            result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=obs)
+            result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=obs, continue_from=continue_from)
     colour = {"complete": "green", "interrupted": "yellow"}.get(result.status, "red")
     console.print(f"[{colour}]{result.status}[/]: {result.trials_committed}/{result.trials_planned} trials "
                   f"in {result.path} ({result.elapsed_s:.1f} s, {len(result.faults)} fault(s), "
                   f"{result.suspensions} suspension(s))")
     if result.reason:
         console.print(f"reason: {result.reason}")
+    if result.stopped == "decided":
+        console.print(f"stopped early: the evidence was decided after {result.trials_committed} trials "
+                      "(manifest anytime.stopped)")
     not_safe = result.safe_state["not_confirmed"]
     for role, why in not_safe.items():
         console.print(f"[bold red]{role}: not confirmed safe[/]: {why}")
