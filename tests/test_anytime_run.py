@@ -62,9 +62,12 @@ def test_strong_world_stops_when_decided_and_the_analysis_agrees(strong_run):
     assert any(e["step"] == "stopping" and e["outcome"] == "decided" for e in events)
     # corrlab analyze reports the anytime section: the same e-values the runner acted on
     json_file = out / "strong.results.json"
-    r = CliRunner().invoke(cli, ["analyze", str(out / "strong"), "--json", str(json_file)])
+    report = out / "strong.report.html"
+    r = CliRunner().invoke(cli, ["analyze", str(out / "strong"), "--json", str(json_file), "--report", str(report)])
     assert r.exit_code == 0, r.output
     assert "evidence side by side" in r.output and "decided after trial" in r.output
+    page = report.read_text()
+    assert "Anytime evidence (e-values)" in page and "controls:control:perturb_C" in page
     res = json.loads(json_file.read_text())
     section = res["anytime"]
     assert section["monitoring"]["stopped"] == "decided"
