@@ -21,7 +21,12 @@ tests at the same power, and the cost of updating every e-process after a trial.
    re-pairing test (999 resamples) on those trials' main condition, i.e. what re-running the
    confirmatory test after a trial would cost.
 
-    nice python benchmarks/anytime.py [--replicates 100] [--target 0.8] [--quick]
+3. The calibration table (``--calibration N``): per null world of tests/anytime_worlds.py,
+   monitored after every trial to 600 trials, N replicates: for each hypothesis class the
+   largest count of runs whose e-value ever reached 1/alpha (raw, and after closed e-Holm),
+   with its one-sided binomial p at rate alpha.
+
+    nice python benchmarks/anytime.py [--replicates 100] [--target 0.8] [--calibration 200] [--quick]
 
 Writes benchmarks/out/anytime.json.
 """
@@ -129,6 +134,37 @@ def update_cost(n: int = 10_002) -> dict:  # 10^4 rounded to whole blocks of 6
             "ratio_retest_to_update": ref_s / times.mean()}
 
 
+def calibration(reps: int, trials: int = 600) -> list[dict]:
+    from scipy.stats import binomtest
+
+    from tests.anytime_worlds import crossing_counts, is_null, is_true
+
+    print(f"3. calibration: {reps} replicates per world, monitored after every trial to {trials}")
+    print(f"   {'world':20s} {'hypotheses':16s} {'null: max crossed':>18s} {'adjusted':>9s} {'binom p':>8s}  true: crossed")
+    rows = []
+    for world in sorted(WORLDS):
+        t0 = time.time()
+        c = crossing_counts(world, reps, trials)
+        for cls in ("dependence", "controls:", "no_signalling:", "chsh"):
+            keys = [k for k in c["raw"] if k.startswith(cls)]
+            nulls = [k for k in keys if is_null(world, k)]
+            trues = [k for k in keys if is_true(world, k)]
+            worst = max(nulls, key=lambda k: c["raw"][k], default=None)
+            row = {"world": world, "class": cls.rstrip(":"), "nulls": len(nulls),
+                   "max_crossed": c["raw"][worst] if worst else None, "worst": worst,
+                   "max_adjusted": max((c["adjusted"].get(k, 0) for k in nulls), default=None),
+                   "true_crossed": {k: c["raw"][k] for k in trues}, "seconds": time.time() - t0}
+            if worst:
+                row["binomial_p"] = float(binomtest(row["max_crossed"], reps, ALPHA, alternative="greater").pvalue)
+            rows.append(row)
+            print(f"   {world:20s} {cls.rstrip(':'):16s} "
+                  f"{(str(row['max_crossed']) + '/' + str(reps)) if worst else '-':>18s} "
+                  f"{str(row['max_adjusted']) if worst else '-':>9s} "
+                  f"{row.get('binomial_p', float('nan')):8.3f}  "
+                  + ", ".join(f"{k} {v}/{reps}" for k, v in row["true_crossed"].items()))
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replicates", type=int, default=100)
@@ -136,6 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("--resamples", type=int, default=199, help="permutations of each fixed-n test")
     ap.add_argument("--grid", default="120,180,240,300,360,480,600,720")
     ap.add_argument("--quick", action="store_true", help="20 replicates, a short grid")
+    ap.add_argument("--calibration", type=int, default=0, help="replicates per null world (0: skip)")
     args = ap.parse_args(argv)
     if args.quick:
         args.replicates, args.grid = 20, "240,480"
@@ -189,6 +226,8 @@ def main(argv=None) -> int:
             line += f" -> median/fixed {entry['ratio_median_to_fixed']:.2f}, mean/fixed {entry['ratio_mean_to_fixed']:.2f}"
         out["rules"][rule] = entry
         print(line)
+    if args.calibration:
+        out["calibration"] = calibration(args.calibration)
     dest = ROOT / "benchmarks" / "out"
     dest.mkdir(exist_ok=True)
     (dest / "anytime.json").write_text(json.dumps(out, indent=1, default=str))
