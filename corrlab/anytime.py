@@ -14,14 +14,16 @@ stopping rule (acquisition) and the analysis' ``anytime`` section use it.
 The hypotheses (keys as the ladder's family names):
 
 ``dependence``
-    Within ``main``: A and B independent. Consecutive main trials are taken in pairs; under
-    the null, with the trials of one side exchangeable within each pair (no serial
-    dependence on at least one side, the dependence rung's assumption), the matched pairing
-    ``(a1, b1), (a2, b2)`` and the swapped one ``(a1, b2), (a2, b1)`` are equally likely, so
-    ``D = (a1 - a2)(b1 - b2)`` is symmetric about 0 given ``|D|`` and the past. The factor
-    ``1 + lam tanh(D / s)`` (``s`` from past pairs) has mean 1; a mixture over a grid of
-    ``lam`` of both signs is the e-process. Sees a linear (signed) dependence; a slow
-    shared drift enters only through its change between adjacent main trials.
+    Within ``main``: A and B independent. Consecutive main trials are taken in groups of six;
+    under the null, with one side's outcomes exchangeable within each group given the other
+    side's and the past (no serial dependence on at least one side, the dependence rung's
+    assumption), the observed pairing is one of the 720 re-pairings, each equally likely.
+    The factor ``exp(c T(id)) / mean_s exp(c T(s))``, ``T(s) = sum_i a_i b_s(i)`` on the
+    group's standardized values (the likelihood ratio of a Gaussian dependence against
+    re-pairing, at tilt ``c``), has mean exactly 1; a mixture over a grid of ``c`` of both
+    signs is the e-process (the sequential form of the re-pairing test; pairs, the two-trial
+    case, would use half the information). Sees signed (linear) dependence; a slow shared
+    drift enters only through its change within a group.
 ``controls:<control>``
     Design-based, the sharp null "the condition does not matter": every trial's outcome
     would be the same under either label. The schedule draws the labels as random
@@ -70,12 +72,13 @@ __all__ = ["EvidenceMonitor", "HYPOTHESES", "closed_e_holm", "window_mean", "MUL
 HYPOTHESES = {
     "dependence": {
         "null": "A and B independent in main",
-        "bet": "matched against swapped pairs of consecutive main trials: D = (a1 - a2)(b1 - b2), factor "
-               "1 + lam tanh(D / s) with s the mean |D| of past pairs, mixed over lam in +-{0.05, 0.1, 0.2, 0.4, 0.7}",
-        "assumes": "within each pair of consecutive main trials, one side's outcomes exchangeable (no serial "
-                   "dependence on at least one side; checked by the serial test of the assumptions); sees signed "
-                   "(linear) dependence; a slow shared drift counts through its change between adjacent main trials "
-                   "(the drift diagnostic is beside it)",
+        "bet": "the observed pairing of each group of six consecutive main trials against its 720 re-pairings: "
+               "factor exp(c T) / mean over re-pairings of exp(c T), T = sum of products of the group's standardized "
+               "values, mixed over tilts c in +-{0.1, 0.2, 0.4, 0.8, 1.6}",
+        "assumes": "within each group of six consecutive main trials, one side's outcomes exchangeable given the "
+                   "other's (no serial dependence on at least one side; checked by the serial test of the "
+                   "assumptions); sees signed (linear) dependence; a slow shared drift counts through its change "
+                   "within a group (the drift diagnostic is beside it)",
         "design_based": False,
     },
     "controls": {
@@ -116,7 +119,9 @@ MULTIPLICITY = ("closed e-Holm: within each family (the evidence: dependence, co
 
 _LN2 = math.log(2.0)
 _SHRINK = (0.25, 0.5, 1.0)
-_LAMBDAS = (0.05, 0.1, 0.2, 0.4, 0.7, -0.05, -0.1, -0.2, -0.4, -0.7)
+_GROUP = 6  # main trials re-paired together by the dependence process
+_TILTS = np.array([0.1, 0.2, 0.4, 0.8, 1.6, -0.1, -0.2, -0.4, -0.8, -1.6])
+_PERMS = np.array(list(__import__("itertools").permutations(range(_GROUP))))  # (720, 6)
 _CHSH_SHRINK = (0.5, 1.0)
 _TRAJECTORY_POINTS = 200
 
@@ -268,7 +273,7 @@ class EvidenceMonitor:
             return math.log(v) if v > 0 else -745.0
 
         self.processes: dict[str, _Process] = {}
-        self.processes["dependence"] = _Process("dependence", "dependence", len(_LAMBDAS), lp("dependence"))
+        self.processes["dependence"] = _Process("dependence", "dependence", len(_TILTS), lp("dependence"))
         for c in controls:
             p = _Process(f"controls:{c}", "controls", len(_SHRINK), lp(f"controls:{c}"))
             if self.design is None:
@@ -296,8 +301,7 @@ class EvidenceMonitor:
         # per condition: each side's EW location and spread, and its correlation sums (n, Sab, Saa, Sbb)
         self._cls = {c: (_EW(hl), _EW(hl), [0, 0.0, 0.0, 0.0]) for c in names}
         self._controls = controls
-        self._dep_pending: tuple[float, float] | None = None
-        self._dep_scale = _EW(hl)
+        self._dep_group: list[tuple[float, float]] = []
         self._ns = {(c, s): (_EW(hl), [[0, 0.0, 0.0], [0, 0.0, 0.0]]) for c in names for s in "AB"}
         self._chsh_counts = np.zeros((4, 4))
         self._chsh_table: np.ndarray | None = None
@@ -359,22 +363,14 @@ class EvidenceMonitor:
             proc = self.processes[f"no_signalling:{side}:{condition}"]
             proc.apply(trial, self._ns_factors(key, local, remote), thr)
             touched.append(proc)
-        # -- dependence: pairs of consecutive main trials
+        # -- dependence: groups of consecutive main trials, the observed pairing against every re-pairing
         if condition == "main" and complete:
-            if self._dep_pending is None:
-                self._dep_pending = (a, b)
-            else:
-                a1, b1 = self._dep_pending
-                self._dep_pending = None
-                d = (a1 - a) * (b1 - b)
-                scale = self._dep_scale.mean if self._dep_scale.n >= 2 else 0.0
-                factors = None
-                if scale > 0:
-                    psi = math.tanh(d / scale)
-                    factors = [1.0 + lam * psi for lam in _LAMBDAS]
-                self._dep_scale.add(abs(d))
+            self._dep_group.append((a, b))
+            if len(self._dep_group) == _GROUP:
+                factors = repairing_factors(np.array(self._dep_group))
+                self._dep_group = []
                 proc = self.processes["dependence"]
-                proc.apply(trial, factors, thr)
+                proc.apply(trial, None if factors is None else factors.tolist(), thr)
                 touched.append(proc)
         # -- CHSH: the prediction-based ratio on the sign outcomes of main trials
         if condition == "main" and "chsh" in self.processes and sa in (0, 1) and sb in (0, 1) and (
@@ -545,6 +541,25 @@ class EvidenceMonitor:
         return {"alpha": self.alpha, "threshold": 1.0 / self.alpha, "n_trials": self.n_trials,
                 "last_trial": self.last_trial, "multiplicity": MULTIPLICITY, "families": self.families,
                 "hypotheses": hyps}
+
+
+def repairing_factors(group: np.ndarray) -> np.ndarray | None:
+    """The dependence process' test factors for one group of main trials ``(a_i, b_i)``, one per
+    tilt ``c`` of the grid: ``exp(c T(id)) / mean over permutations s of exp(c T(s))`` with
+    ``T(s) = sum_i a_i b_s(i)`` on the group's standardized values. If B's outcomes are
+    exchangeable within the group given A's and the past, the observed pairing is uniform among
+    the re-pairings and each factor has mean exactly 1. None when a side is constant."""
+    a, b = group[:, 0], group[:, 1]
+    sa, sb = a.std(), b.std()
+    if not (sa > 0 and sb > 0):
+        return None
+    a, b = (a - a.mean()) / sa, (b - b.mean()) / sb
+    m = np.outer(a, b)
+    t = m[np.arange(_GROUP), _PERMS].sum(axis=1)  # (720,): T of every re-pairing; _PERMS[0] is the identity
+    x = _TILTS[:, None] * t[None, :]
+    top = x.max(axis=1, keepdims=True)
+    log_mean = top[:, 0] + np.log(np.exp(x - top).mean(axis=1))
+    return np.exp(x[:, 0] - log_mean)
 
 
 def _log_angle(rho: float, x: float, y: float) -> float:
