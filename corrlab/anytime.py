@@ -87,9 +87,7 @@ HYPOTHESES = {
                "condition's own past (exponentially weighted location and spread): the bivariate-normal angle density "
                "under that condition's correlation over that under the two conditions' common one (one-sided: only "
                "while main's correlation is the larger in magnitude; the angle ignores a gain common to both sides), "
-               "paid "
-               "q / pi with pi the schedule's randomization probability given the block's labels so far; "
-               "mixed over shrinkages 0.25, 0.5, 1",
+               "paid q / pi with pi the schedule's randomization probability given the block's labels so far",
         "assumes": "labels drawn as the recorded schedule says (seeded random permutations within blocks); nothing "
                    "about drift or autocorrelation of the outcomes",
         "design_based": True,
@@ -118,7 +116,8 @@ MULTIPLICITY = ("closed e-Holm: within each family (the evidence: dependence, co
                 "is decided when every subset containing it has mean e-value >= 1/alpha (Vovk and Wang 2021)")
 
 _LN2 = math.log(2.0)
-_SHRINK = (0.25, 0.5, 1.0)
+_SHRINK = (0.25, 0.5, 1.0)  # the no-signalling bets: a mixture of shrinkages towards no bet
+_LABEL_SHRINK = (1.0,)  # the label bets: the plug-in itself (a mixture cost up to ln 3 nats of the ~3.7 needed)
 _GROUP = 6  # main trials re-paired together by the dependence process
 _TILTS = np.array([0.1, 0.2, 0.4, 0.8, 1.6, -0.1, -0.2, -0.4, -0.8, -1.6])
 _PERMS = np.array(list(__import__("itertools").permutations(range(_GROUP))))  # (720, 6)
@@ -159,22 +158,30 @@ def closed_e_holm(evalues: Mapping[str, float]) -> dict[str, float]:
 class _EW:
     """Exponentially weighted mean and variance of a stream (halflife in updates; inf: plain)."""
 
-    __slots__ = ("w", "n", "mean", "var")
+    __slots__ = ("w", "n", "mean", "var", "halflife", "last")
 
     def __init__(self, halflife: float):
+        self.halflife = halflife
         self.w = 0.0 if not math.isfinite(halflife) else 1.0 - 2.0 ** (-1.0 / halflife)
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
+        self.last: int | None = None
 
     def z(self, x: float) -> float | None:
         if self.n < 3 or self.var <= 0:
             return None
         return (x - self.mean) / math.sqrt(self.var)
 
-    def add(self, x: float) -> None:
+    def add(self, x: float, t: int | None = None) -> None:
+        """One more value; with ``t`` (its trial) the weight decays with the trials elapsed since
+        the last value, so a sparse stream (a control's) follows a drift as fast in time as main."""
         self.n += 1
-        w = max(self.w, 1.0 / self.n)
+        w = self.w
+        if t is not None and self.last is not None and math.isfinite(self.halflife):
+            w = 1.0 - 2.0 ** (-max(t - self.last, 1) / self.halflife)
+        self.last = t
+        w = max(w, 1.0 / self.n)
         d = x - self.mean
         self.mean += w * d
         self.var = (1 - w) * (self.var + w * d * d)
@@ -275,7 +282,7 @@ class EvidenceMonitor:
         self.processes: dict[str, _Process] = {}
         self.processes["dependence"] = _Process("dependence", "dependence", len(_TILTS), lp("dependence"))
         for c in controls:
-            p = _Process(f"controls:{c}", "controls", len(_SHRINK), lp(f"controls:{c}"))
+            p = _Process(f"controls:{c}", "controls", len(_LABEL_SHRINK), lp(f"controls:{c}"))
             if self.design is None:
                 p.not_applicable = "no recorded schedule: the labels' randomization probabilities are unknown"
             self.processes[p.key] = p
@@ -350,8 +357,8 @@ class EvidenceMonitor:
             z = zs.get(condition)
             if z is not None:
                 sums[0] += 1; sums[1] += z[0] * z[1]; sums[2] += z[0] * z[0]; sums[3] += z[1] * z[1]  # noqa: E702
-            ew_a.add(a)
-            ew_b.add(b)
+            ew_a.add(a, trial)  # decay in trials elapsed: a control's sparse stream follows a drift as main's
+            ew_b.add(b, trial)
         if self.design is not None:
             seen = self._block_seen.setdefault(block, {})
             seen[condition] = seen.get(condition, 0) + 1
@@ -438,7 +445,7 @@ class EvidenceMonitor:
         llr = lhm - lhk
         q = pi * math.exp(llr) / (pi * math.exp(llr) + 1 - pi)
         r = q / pi if is_main else (1 - q) / (1 - pi)
-        return [1.0 + k * (r - 1.0) for k in _SHRINK]
+        return [1.0 + k * (r - 1.0) for k in _LABEL_SHRINK]
 
     def _ns_factors(self, key, local: float, remote: int) -> list[float] | None:
         std, cls = self._ns[key]
