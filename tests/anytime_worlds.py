@@ -134,7 +134,7 @@ WORLDS = {
     "shared_drift": (shared_drift, ("controls:", "no_signalling:", "chsh"), ("dependence",)),
     "autocorrelated": (autocorrelated, ("controls:", "no_signalling:", "chsh"), ()),
     "one_side_serial": (one_side_serial, NULL_ALL, ()),
-    "gain_control": (gain_control, ("controls:", "chsh"), ("dependence",)),
+    "gain_control": (gain_control, ("controls:", "no_signalling:", "chsh"), ("dependence",)),
     "local_bell": (local_bell, ("controls:", "no_signalling:", "chsh"), ()),
     "protocol_specific": (protocol_specific, ("no_signalling:", "chsh"), ("dependence", "controls:")),
     "variance_signalling": (variance_signalling, ("controls:", "dependence", "no_signalling:A:", "chsh"),
