@@ -85,7 +85,7 @@ def signalling_pvalues(no_signalling: Sequence[dict], *, alpha: float, confirmat
 def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], nonclassicality: dict, *,
           alpha: float, confirmatory: Sequence[str], multiplicity: str = "holm", no_signalling_margin: float,
           exploratory: bool = False, preregistered: bool = True, notes: Sequence[str] = (),
-          assumptions: dict | None = None) -> Grading:
+          assumptions: dict | None = None, anytime: dict | None = None) -> Grading:
     """The family, its Holm adjustment, the level and the reasons.
 
     Parameters
@@ -149,12 +149,17 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     fam = [(name, float(p), adj[name]) for name, p in family]
 
     def passes(name: str) -> bool:
-        """Evidence counts only as the plan's confirmatory family declared it (Holm-adjusted)."""
+        """Evidence counts only as the plan's confirmatory family declared it (Holm-adjusted, or
+        its e-process decided when the verdict rests on the anytime evidence)."""
         q = adj.get(name)
+        if anytime is not None and name in anytime:
+            return q is not None and anytime[name]["decided"]
         return q is not None and q < alpha
 
     def warns(name: str, raw: float | None) -> bool:
         """Signalling counts whether or not the plan made it confirmatory (it can only lower the level)."""
+        if anytime is not None and name in anytime:
+            return anytime[name]["decided"]
         q = adj.get(name, raw)
         return q is not None and q < alpha
 
@@ -173,6 +178,20 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     reasons = _reasons(main, controls, no_signalling, nonclassicality, adj, alpha=alpha,
                        no_signalling_margin=no_signalling_margin, dependence=dependence_test, chsh_ok=chsh_test_ok,
                        gauss_ok=gauss_test_ok, exploratory=exploratory, preregistered=preregistered, notes=notes)
+    if anytime is not None:
+        rested = [n for n, _, _ in fam if n in anytime] + [no_signalling_key(t) for t in no_signalling
+                                                           if no_signalling_key(t) in anytime and
+                                                           no_signalling_key(t) not in adj]
+        kept = [n for n, _, _ in fam if n not in anytime]
+        reasons.insert(0, "the verdict rests on the ANYTIME evidence (plan evidence = anytime): "
+                       + ", ".join(f"{n} e = {_fmt_e(anytime[n]['e_value'])} (anytime p {_fmt_p(anytime[n]['pvalue'])}"
+                                   f"{', decided' if anytime[n]['decided'] else ''})" for n in rested)
+                       + (f"; fixed-n tests kept for {', '.join(kept)} (no e-process)" if kept else "")
+                       + "; the fixed-n p-values below are reported beside it")
+        flagged = [k for k, d in anytime.items() if k.startswith("no_signalling:") and d["decided"]]
+        if flagged:
+            reasons.insert(1, f"SIGNALLING DETECTED by the anytime evidence ({', '.join(flagged)}: e-value reached "
+                           f"1/alpha); the verdict is capped at 'dependence'")
     names = {"dependence": "dependence", "protocol-specific": "protocol-specific",
              **{w: f"nonclassical through {label}" for w, label in WITNESSES.items()}}
     holds = {"dependence": dependence_test, "protocol-specific": dependence_test and controls_ok,
@@ -198,6 +217,10 @@ def grade(main: dict, controls: Sequence[dict], no_signalling: Sequence[dict], n
     else:
         level = "none"
     return Grading(fam, adj, Verdict(level, dependence, protocol_specific, signalling, nonclassical_ok, reasons))
+
+
+def _fmt_e(e) -> str:
+    return "n/a" if e is None else (f"{e:.3g}" if 1e-3 <= e < 1e4 else f"{e:.2e}")
 
 
 def _fmt_p(p) -> str:

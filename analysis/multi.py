@@ -238,7 +238,10 @@ def pool_trials(parts: list[tuple[TrialData, DatasetContext]]) -> tuple[TrialDat
                   magnetization_full_scale=first.magnetization_full_scale if len(same) == 1 else None,
                   excluded_trials={k: v for c in ctxs for k, v in c.excluded_trials.items()},
                   missing_trials={k: v for c in ctxs for k, v in c.missing_trials.items()},
-                  design={k: v for c in ctxs for k, v in c.design.items()})
+                  design={k: v for c in ctxs for k, v in c.design.items()},
+                  # the label bets need one block composition; each run's own monitoring record stays with it
+                  schedule=first.schedule if all(c.schedule == first.schedule for c in ctxs) else None,
+                  anytime_record=None)
     if len(same) > 1:
         data.quadratures.clear()
     return data, runs, ctx

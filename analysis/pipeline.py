@@ -30,7 +30,7 @@ import numpy as np
 
 from corrlab.plan import AnalysisPlan, load_plan, plan_sha256
 from corrlab.results import Result, to_jsonable
-from corrlab.analysis.design import verify_source
+from corrlab.analysis.design import recorded_design, verify_source
 from corrlab.analysis.assumptions import build as build_assumptions
 from corrlab.analysis.ladder import Verdict, control_key, grade, no_signalling_key, signalling_pvalues
 from corrlab.errors import DatasetError, PlanError
@@ -297,6 +297,7 @@ class AnalysisResults(Result):
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
     assumptions: dict = field(default_factory=dict)  # rung -> [{assumption, check, outcome, detail, pvalue}]
     calibration: dict | None = None  # the vacuum calibration and the witnesses over it (issue 14)
+    anytime: dict | None = None  # the e-processes (issue 17): analysis/anytime.py
     details: dict = field(default_factory=dict, metadata={"internal": True}, repr=False)  # for the report
 
     def to_dict(self) -> dict:
@@ -318,6 +319,7 @@ class AnalysisResults(Result):
             "missing_trials": self.missing_trials,
             "assumptions": self.assumptions,
             **({"calibration": self.calibration} if self.calibration else {}),
+            **({"anytime": self.anytime} if self.anytime else {}),
         })
 
     def summary(self) -> str:
@@ -403,6 +405,8 @@ class DatasetContext:
     missing_trials: dict = field(default_factory=dict)  # run_id -> [[first, last], ...] ids absent between the ends
     design: dict = field(default_factory=dict)  # run_id -> DesignCheck.to_json(): the data against the recorded seed
     vacuum_calibration: dict | None = None  # the manifest's calibration with measurements (issue 14), or None
+    schedule: dict | None = None  # {"conditions", "block_size"} of the recorded schedule the data were verified against
+    anytime_record: dict | None = None  # the manifest's ``anytime``: the run's stopping rule, why it stopped, its prior
 
 
 def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
@@ -427,6 +431,9 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
     data = extract(source, the_plan, want_series=True, want_quadratures=calibration is not None, exclude=exclude)
     gaps = missing_ids(np.union1d(data.trial, np.asarray(exclude, dtype=np.int64)).tolist())
     design = verify_source(source, data=data)  # the labels the analysis uses, against the recorded seed
+    recorded = recorded_design(source) if design.outcome == "holds" else None
+    schedule = ({"conditions": dict(recorded["conditions"]), "block_size": int(recorded["block_size"])}
+                if recorded and recorded.get("conditions") and recorded.get("block_size") else None)
     ctx = DatasetContext(source.run_id, source.manifest_sha256, the_plan, sha, is_exploratory, preregistered,
                          calibration, _setting_phases(source),
                          (source.calibration or {}).get("magnetization_full_scale"),
@@ -434,7 +441,8 @@ def read_dataset(path, *, plan: dict | None = None, exploratory: bool = False,
                          missing_trials={source.run_id: [list(g) for g in gaps]} if gaps else {},
                          design={} if design.outcome == "unchecked" else {source.run_id: design.to_json()},
                          # a number given here (--vacuum-variance) is a stated calibration, whatever was measured
-                         vacuum_calibration=None if vacuum_variance is not None else source.calibration)
+                         vacuum_calibration=None if vacuum_variance is not None else source.calibration,
+                         schedule=schedule, anytime_record=source.manifest.get("anytime"))
     return data, ctx
 
 
@@ -468,6 +476,10 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     # trials with a missing outcome (a Bell test's detector did not fire, see extract): counted by
     # CHSH, left out of every other test (which need both values)
     full = data
+    from corrlab.analysis.anytime import anytime_section, decisions
+
+    say("anytime evidence (e-processes)")
+    anytime = anytime_section(full, ctx, runs=runs, schedule=ctx.schedule, record=ctx.anytime_record)
     complete = _complete(data)
     if not complete.all():
         data = _subset(data, complete)
@@ -744,7 +756,8 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
     graded = grade(cond_out["main"], controls_out, ns_tests, nonclassical, alpha=alpha,
                    confirmatory=the_plan.confirmatory, multiplicity=the_plan.multiplicity,
                    no_signalling_margin=the_plan.no_signalling_margin, exploratory=is_exploratory,
-                   preregistered=preregistered, notes=data_notes + lost_note, assumptions=assumptions)
+                   preregistered=preregistered, notes=data_notes + lost_note, assumptions=assumptions,
+                   anytime=decisions(anytime) if the_plan.evidence == "anytime" else None)
     adj = graded.adjusted
     for t in ns_tests:
         t["pvalue_holm"] = adj.get(no_signalling_key(t))
@@ -760,7 +773,7 @@ def analyze_trials(data: TrialData, ctx: DatasetContext, *, n_resamples: int | N
         no_signalling={"tests": ns_tests, "signalling_detected": verdict.signalling_detected, "drift": drift},
         nonclassicality=nonclassical, verdict=verdict, family=graded.family,
         excluded_trials=ctx.excluded_trials, missing_trials=ctx.missing_trials, assumptions=assumptions,
-        calibration=calibration_out,
+        calibration=calibration_out, anytime=anytime,
         details=details)
 
 

@@ -102,6 +102,92 @@ def calibration_lines(res) -> list[str]:
     return out
 
 
+def anytime_rows(res) -> list[list]:
+    """Each hypothesis with both kinds of evidence side by side (issue 17): ``[name, fixed-n p,
+    Holm p, e-value, anytime p, adjusted anytime p, crossed 1/alpha at (adjusted)]``."""
+    section = getattr(res, "anytime", None) or {}
+    if not section.get("hypotheses"):
+        return []
+    from corrlab.analysis.ladder import control_key, no_signalling_key
+
+    fixed = {name: (p, q) for name, p, q in getattr(res, "family", [])}
+    main = res.conditions.get("main", {})
+    fixed.setdefault("dependence", (main.get("pvalue"), main.get("pvalue_holm")))
+    for c in res.controls:
+        fixed.setdefault(control_key(c), (c.get("pvalue"), c.get("pvalue_holm")))
+    for t in res.no_signalling.get("tests", []):
+        if t.get("observable", "x") == "x":
+            fixed.setdefault(no_signalling_key(t), (t.get("pvalue"), t.get("pvalue_holm")))
+    chsh = res.nonclassicality.get("chsh")
+    if chsh:
+        fixed.setdefault("chsh", (chsh.get("pvalue"), None))
+    rows = []
+    for key, h in section["hypotheses"].items():
+        p, q = fixed.get(key, (None, None))
+        if h.get("not_applicable"):
+            rows.append([key, p, q, None, None, None, "not applicable: " + h["not_applicable"]])
+            continue
+        crossed = h.get("crossed_at_adjusted") if h.get("family") else h.get("crossed_at")
+        rows.append([key, p, q, h["e_value"], h["pvalue_anytime"], h.get("pvalue_adjusted"),
+                     "-" if crossed is None else f"trial {crossed}"])
+    return rows
+
+
+def anytime_lines(res) -> list[str]:
+    rows = anytime_rows(res)
+    if not rows:
+        return []
+    from corrlab.analysis.anytime import fmt_e
+
+    section = res.anytime
+    basis = "ANYTIME e-values" if section.get("verdict_basis") == "anytime" else "fixed-n tests"
+    out = [f"evidence side by side (the verdict rests on the {basis}; decided: e >= 1/alpha = "
+           f"{section['threshold']:g}, closed e-Holm within each family):",
+           f"  {'hypothesis':34s} {'p':>8s} {'Holm p':>8s} {'e-value':>9s} {'anytime p':>9s} {'adj. p':>8s}  crossed"]
+    for key, p, q, e, pa, padj, crossed in rows:
+        out.append(f"  {key:34s} {_f(p):>8s} {_f(q):>8s} {fmt_e(e):>9s} {_f(pa):>9s} {_f(padj):>8s}  {crossed}")
+    rec = section.get("monitoring") or {}
+    if rec.get("stopped"):
+        out.append(f"  the run stopped: {rec['stopped']} after trial {rec.get('stopped_after_trial')} "
+                   f"({rec.get('trials_committed')} trials committed)")
+    out += [f"  note: {n}" for n in section.get("notes", [])]
+    return out
+
+
+def anytime_html(res, plt) -> str:
+    """The report's self-contained anytime section: the table side by side and each e-process'
+    trajectory against 1/alpha."""
+    rows = anytime_rows(res)
+    if not rows:
+        return ""
+    from corrlab.analysis.anytime import fmt_e
+
+    section = res.anytime
+    basis = "the anytime e-values" if section.get("verdict_basis") == "anytime" else "the fixed-n tests"
+    out = [f"<h2>Anytime evidence (e-values)</h2><p>The verdict rests on {basis}. A hypothesis is decided when its "
+           f"e-value reaches 1/alpha = {section['threshold']:g} (closed e-Holm within each family); the anytime "
+           f"p-value min(1, 1/sup E) stays valid however often it is looked at.</p>",
+           _table(["hypothesis", "p (fixed n)", "Holm p", "e-value", "anytime p", "adjusted anytime p", "crossed"],
+                  [[k, _f(p), _f(q), fmt_e(e), _f(pa), _f(padj), c] for k, p, q, e, pa, padj, c in rows])]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for key, h in section["hypotheses"].items():
+        traj = h.get("trajectory") or []
+        if len(traj) > 1:
+            t = [x[0] for x in traj]
+            ax.plot(t, [np.log10(max(x[1], 1e-300)) for x in traj], lw=0.9, label=key)
+    ax.axhline(np.log10(section["threshold"]), color="k", ls="--", lw=0.8, label="1/alpha")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("log10 e-value")
+    ax.legend(fontsize=6, ncol=2)
+    out.append(_png(fig))
+    rec = section.get("monitoring") or {}
+    if rec.get("stopped"):
+        out.append(f"<p>The run stopped: {html.escape(str(rec['stopped']))} after trial "
+                   f"{rec.get('stopped_after_trial')}.</p>")
+    out += [f"<p>{html.escape(n)}</p>" for n in section.get("notes", [])]
+    return "".join(out)
+
+
 def summary_text(res) -> str:
     lines = [f"corrlab analysis of {res.run_id} (plan {str(res.plan_sha256)[:12]}...)"
              + ("  EXPLORATORY" if res.exploratory else "")]
@@ -114,6 +200,7 @@ def summary_text(res) -> str:
         d = c["mi_difference"]
         lines.append(f"main - {c['control']}: {_f(d['estimate'])} {_ci(d['ci'])} p={_f(c['pvalue'])}")
     lines += calibration_lines(res)
+    lines += anytime_lines(res)
     lines.append("evidence ladder:")
     lines += ladder_lines(res)
     lines += assumption_lines(res)
@@ -208,6 +295,23 @@ def print_summary(res, console) -> None:
         console.print(f"macroscopic (informational): {escape(nc['macroscopic']['statement'])}")
     for name, why in nc.get("not_applicable", {}).items():
         console.print(f"{name}: not applicable - {why}")
+    rows = anytime_rows(res)
+    if rows:
+        from rich.markup import escape
+        from rich.text import Text
+
+        from corrlab.analysis.anytime import fmt_e
+
+        basis = "ANYTIME e-values" if res.anytime.get("verdict_basis") == "anytime" else "fixed-n tests"
+        t = Table(title=f"evidence side by side: fixed-n and anytime (verdict on the {basis}; "
+                        f"decided at e >= {res.anytime['threshold']:g})")
+        for col in ("hypothesis", "p", "Holm p", "e-value", "anytime p", "adj. anytime p", "crossed"):
+            t.add_column(col, justify="left" if col in ("hypothesis", "crossed") else "right")
+        for k, p, q, e, pa, padj, c in rows:
+            t.add_row(Text(k), _f(p), _f(q), fmt_e(e), _f(pa), _f(padj), Text(c))  # Text: no ':A:' emoji
+        console.print(t)
+        for line in anytime_lines(res)[2 + len(rows):]:
+            console.print(escape(line))
     console.print("[bold]evidence ladder[/]")
     v = res.verdict
     for key, label in RUNGS:
@@ -414,6 +518,7 @@ def write_report(res, path) -> None:
         parts.append(f"<p>Macroscopic criterion (informational): {html.escape(nc['macroscopic']['statement'])}</p>")
     for name, why in nc.get("not_applicable", {}).items():
         parts.append(f"<p>{html.escape(name)}: not applicable ({html.escape(why)})</p>")
+    parts.append(anytime_html(res, plt))
     _write_page(path, f"corrlab {res.run_id}", parts)
 
 

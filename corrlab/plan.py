@@ -19,7 +19,7 @@ TESTS = ("dependence", "controls", "no_signalling", "chsh", "log_negativity")
 
 # Fields added after plans were first recorded, with their defaults: left out of a plan's
 # JSON at the default so that recorded plans (and their hashes) read as before.
-_LATER_FIELDS = {"fair_sampling": False, "time_block_trials": 32}
+_LATER_FIELDS = {"fair_sampling": False, "time_block_trials": 32, "evidence": "fixed_n"}
 
 
 class AnalysisPlan(BaseModel):
@@ -61,6 +61,11 @@ class AnalysisPlan(BaseModel):
         32, ge=0, description="trials per time-local block of the dependence test: trials are re-paired only "
         "within blocks of this many consecutive trials (within runs), marginals standardised within each block, "
         "so slow drifts cannot pass for dependence; 0: the whole run (no time blocks), else at least 4")
+    evidence: Literal["fixed_n", "anytime"] = Field(
+        "fixed_n", description="what the verdict rests on: the fixed-n tests (permutation p-values, Holm), or the "
+        "anytime-valid e-processes (corrlab.anytime, closed e-Holm: a hypothesis counts once its adjusted e-value "
+        "reached 1/alpha); a test without an e-process (log negativity, the y observable's no-signalling) keeps "
+        "its fixed-n test. Both kinds are reported either way")
     coherence_nperseg: int = Field(256, ge=8)
     seed: int = Field(0, ge=0, description="seed of the analysis resampling")
 

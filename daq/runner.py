@@ -68,6 +68,7 @@ class RunResult:
     signal: str | None = None  # set when an operator's SIGINT/SIGTERM stopped the run
     outages: list[dict] = field(default_factory=list)
     safe_state: dict = field(default_factory=lambda: {"confirmed": [], "not_confirmed": {}})
+    stopped: str | None = None  # the stopping rule's outcome (issue 17): "decided", "max_trials", or the status
 
     @property
     def safe(self) -> bool:
@@ -85,8 +86,10 @@ class Runner:
 
     def __init__(self, protocol: Protocol, bench, writer: DatasetWriter, *, observer: Observer | None = None,
                  max_trial_attempts: int = 3, max_outages_per_trial: int = 10,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 evidence=None):
         self.protocol = protocol
+        self.evidence = evidence  # corrlab.daq.evidence.RunEvidence: the e-processes and the stopping rule
         self.bench = bench
         self.writer = writer
         self.observer = observer or Observer()
@@ -367,9 +370,16 @@ class Runner:
             for spec in todo:
                 result = self.run_trial(spec)
                 self.writer.add_trial(result.record, result.samples)
+                if self.evidence is not None:
+                    self.evidence.add(result.record, result.samples)
                 self.observer.trial_done(result)
                 if self.writer.pending_trials >= per_part:
                     self._commit()
+                    if self.evidence is not None and self.evidence.should_stop(len(self.writer.committed_trials)):
+                        self.journal("stopping", "decided", f"the evidence is decided after trial {spec.trial} "
+                                     f"({', '.join(self.evidence.keys)}: e-value >= 1/alpha); measuring stops",
+                                     trial=spec.trial)
+                        break
                 ask = getattr(self.observer, "stop_requested", None)  # an observer of an older shape has none
                 who = ask() if ask is not None else None
                 if who:
@@ -397,11 +407,15 @@ class Runner:
             safe = self.restore_safe_state()
             self.journal("run", status, reason or "")
             fields = {"safe_state": safe}
+            if self.evidence is not None and (self.protocol.stopping is not None or self.evidence.prior):
+                fields["anytime"] = self.evidence.record(status, len(self.writer.committed_trials) +
+                                                         self.writer.pending_trials)
             if self.outages or self.writer.manifest.get("outages"):  # every session's, in order
                 fields["outages"] = list(self.writer.manifest.get("outages", [])) + self.outages
             self.writer.close(status, reason=reason, fields=fields)  # commits whole trials measured before a stop
         result = RunResult(self.writer.path, run_id, status, len(self.writer.committed_trials), len(schedule), reason,
-                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal, self.outages, safe)
+                           self.faults, self.suspensions, time.monotonic() - t0, stop_signal, self.outages, safe,
+                           self.evidence.stopped if self.evidence is not None else None)
         self.observer.run_finished(result)
         return result
 
@@ -420,11 +434,15 @@ def resolve(protocol: Protocol) -> tuple[dict, str]:
 
 
 def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_id: str | None = None,
-                 observer: Observer | None = None, max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
+                 observer: Observer | None = None, max_trial_attempts: int = 3, sim_hook=None,
+                 continue_from=()) -> RunResult:
     """Run ``protocol`` on the bench into ``out_dir/<run_id>``. Starts a simulated bench if asked.
 
     ``sim_hook(sim)`` is called with the started simulated bench (tests inject faults there).
+    ``continue_from``: datasets of earlier runs of the same plan whose anytime evidence this run
+    continues (their e-values multiply into this run's; :mod:`corrlab.daq.evidence`).
     """
+    from corrlab.daq.evidence import RunEvidence, prior_from
     from corrlab.hashing import sha256_json
     from corrlab.instruments.roles import ConnectedBench
 
@@ -434,6 +452,8 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
     if (out_dir / run_id).exists():
         raise DatasetError(f"dataset {out_dir / run_id} already exists; choose another run id or use --resume")
     schedule = make_schedule(protocol)
+    prior, prior_runs = prior_from(continue_from, protocol) if continue_from else ({}, [])
+    evidence = RunEvidence(protocol, prior=prior, prior_runs=prior_runs)
     with _SimulatorIfAsked(bench_config, protocol.seed) as (resources, sim):
         if sim_hook and sim is not None:
             sim_hook(sim)
@@ -451,7 +471,8 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
                 extra={"trials_planned": len(schedule),
                        "world_seed": sim.seed if sim is not None else None},
             )
-            runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts)
+            runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts,
+                            evidence=evidence)
             return runner.run(schedule)
         finally:
             bench.close()
@@ -460,6 +481,7 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
 def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None = None,
                max_trial_attempts: int = 3, sim_hook=None) -> RunResult:
     """Continue an interrupted dataset with the recorded protocol and the same schedule."""
+    from corrlab.daq.evidence import RunEvidence
     from corrlab.instruments.benchfile import bench_from_dict
     from corrlab.instruments.roles import ConnectedBench
     from corrlab.protocols.config import protocol_from_dict
@@ -484,7 +506,12 @@ def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None
                 if changed:
                     writer.event("resume", "warn", f"instrument identity changed since the run started: {changed}")
                 writer.event("resume", "ok", f"resuming after trial {max(writer.committed_trials, default=-1)}")
-                runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts)
+                # the evidence continues: the committed trials replayed, the prior of a continued run kept
+                recorded = manifest.get("anytime") or {}
+                evidence = RunEvidence(protocol, prior=recorded.get("prior"), prior_runs=recorded.get("prior_runs", ()))
+                evidence.replay(path)
+                runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts,
+                                evidence=evidence)
                 return runner.run(schedule)
             finally:
                 bench.close()

@@ -149,6 +149,31 @@ class Calibration(_Section):
         return v
 
 
+class Stopping(_Section):
+    """The stopping rule (issue 17): the measure step stops once the plan's confirmatory evidence
+    is decided, or at ``schedule.trials`` (the maximum).
+
+    After each committed part the runner updates the anytime e-processes
+    (:class:`corrlab.anytime.EvidenceMonitor`) and stops when every hypothesis named in
+    ``decide`` has an e-value at or above 1/alpha (adjusted by closed e-Holm within the plan's
+    confirmatory family). E-values stay valid at any stopping time, so stopping early costs no
+    error rate. The dataset's manifest records why the run stopped (``anytime.stopped``).
+    """
+
+    decide: list[Literal["dependence", "controls", "chsh"]] = Field(
+        default_factory=lambda: ["dependence", "controls"], min_length=1,
+        description="the hypotheses that must be decided (controls: every control of the schedule); the default is "
+        "the protocol-specific rung")
+    min_trials: int = Field(0, ge=0, description="never stop before this many trials are committed")
+
+    @field_validator("decide")
+    @classmethod
+    def _decide(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError("stopping.decide lists a hypothesis twice")
+        return v
+
+
 class Protocol(_Section):
     protocol: ProtocolMeta
     schedule: Schedule
@@ -160,12 +185,21 @@ class Protocol(_Section):
     stabilize: Stabilize = Field(default_factory=Stabilize)
     fix: Fix = Field(default_factory=Fix)
     calibration: Calibration | None = None
+    stopping: Stopping | None = None
     analysis: dict[str, Any] = Field(default_factory=dict, description="the analysis plan (validated by corrlab.plan)")
 
     @model_validator(mode="after")
     def _perturb(self):
         if "control:perturb_C" in self.schedule.conditions and self.fix.perturb_offset_um <= self.fix.tolerance_um:
             raise ValueError("fix.perturb_offset_um must exceed fix.tolerance_um, or control:perturb_C stays in tolerance")
+        if self.stopping is not None:
+            if "controls" in self.stopping.decide and not any(c.startswith("control:") for c in self.schedule.conditions):
+                raise ValueError("stopping.decide names 'controls' but the schedule has no control condition")
+            confirmatory = self.analysis.get("confirmatory")
+            if confirmatory is not None:
+                off = [h for h in self.stopping.decide if h not in confirmatory]
+                if off:
+                    raise ValueError(f"stopping.decide names {', '.join(off)}, not in the plan's confirmatory family")
         return self
 
     # -- views ------------------------------------------------------------------------------
@@ -183,8 +217,9 @@ class Protocol(_Section):
 
     def to_json(self) -> dict:
         data = self.model_dump(mode="json")
-        if data.get("calibration") is None:  # left out when absent: protocols without one hash as before
-            data.pop("calibration", None)
+        for key in ("calibration", "stopping"):  # left out when absent: protocols without one hash as before
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @property

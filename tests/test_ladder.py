@@ -286,3 +286,40 @@ def test_analyze_trials_shows_the_count_it_used():
     free = analyze_trials(data, replace(ctx, preregistered=False), n_resamples=299, interval_resamples=99)
     assert not free.exploratory and free.plan["n_resamples"] == 299
     assert analyze_trials(data, ctx, n_resamples=199, interval_resamples=99).plan_sha256 == ctx.plan_sha256
+
+
+def _decided(*keys, undecided=()):
+    out = {k: {"decided": True, "pvalue": 0.001, "e_value": 1000.0} for k in keys}
+    out.update({k: {"decided": False, "pvalue": 0.6, "e_value": 1.6} for k in undecided})
+    return out
+
+
+def test_the_verdict_rests_on_the_anytime_evidence_only_when_asked():
+    clean = [ns("A", "main", 0.6), ns("B", "main", 0.7)]
+    ctrl = [control("break_L", 1e-3)]
+    # fixed-n says protocol-specific; the e-processes decided dependence only
+    anytime = _decided("dependence", undecided=("controls:control:break_L", "chsh", "no_signalling:A:main",
+                                                "no_signalling:B:main"))
+    assert run(main(), ctrl, clean).verdict.level == "protocol-specific"
+    g = run(main(), ctrl, clean, anytime=anytime)
+    assert g.verdict.level == "dependence" and not g.verdict.protocol_specific
+    assert g.verdict.reasons[0].startswith("the verdict rests on the ANYTIME evidence")
+    assert "controls:control:break_L e = 1.6" in g.verdict.reasons[0]
+    # the other way round: fixed-n p-values above alpha, the e-processes decided
+    weak = run(main(p=0.2), [control("break_L", 0.3)], clean)
+    assert weak.verdict.level == "none"
+    strong = run(main(p=0.2), [control("break_L", 0.3)], clean,
+                 anytime=_decided("dependence", "controls:control:break_L",
+                                  undecided=("no_signalling:A:main", "no_signalling:B:main")))
+    assert strong.verdict.level == "protocol-specific"
+    # signalling detected by an e-process caps the level, whatever the fixed-n test said
+    capped = run(main(p=0.2), [control("break_L", 0.3)], clean,
+                 anytime=_decided("dependence", "controls:control:break_L", "no_signalling:B:main",
+                                  undecided=("no_signalling:A:main",)))
+    assert capped.verdict.signalling_detected and capped.verdict.level == "dependence"
+    assert any(r.startswith("SIGNALLING DETECTED by the anytime evidence") for r in capped.verdict.reasons)
+    # a member without an e-process keeps its fixed-n test (here the Gaussian witness)
+    g = run(main(p=0.2), [], clean, nonclassicality(gaussian=gaussian(1e-4)),
+            anytime=_decided(undecided=("dependence", "no_signalling:A:main", "no_signalling:B:main")))
+    assert g.verdict.level == "nonclassical"
+    assert "fixed-n tests kept for log_negativity" in g.verdict.reasons[0]

@@ -41,6 +41,10 @@ def _console():
 @click.option("--run-id", help="dataset name (default: UTC time and protocol name)")
 @click.option("--resume", "resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="continue an interrupted dataset with its recorded protocol and schedule")
+@click.option("--continue-evidence", "continue_from", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="an earlier run of the same plan whose anytime evidence this run continues (its e-values "
+                   "multiply into this run's; repeatable)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @click.option("--analyze", "then_analyze", is_flag=True,
               help="when complete, analyse by the recorded plan: print the ladder, write "
@@ -52,7 +56,7 @@ def _console():
 @click.option("--live-control", is_flag=True,
               help="with --live: a 'stop after this trial' button (the run stops through the safe state, "
                    "resumable), guarded by a per-run token in the printed URL")
-def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live, port, live_control):
+def run(protocol, bench_file, out_dir, run_id, resume, continue_from, quiet, then_analyze, live, port, live_control):
     """Run PROTOCOL (a protocol file, or the name of a bundled one such as 'demo').
 
     \b
@@ -74,6 +78,8 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live
     if not resume and not protocol:
         raise click.UsageError("missing PROTOCOL (e.g. protocols/demo.toml)")
     bench = load_bench(bench_file) if bench_file or not resume else None
+    if resume and continue_from:
+        raise click.UsageError("--continue-evidence starts a new run; a resumed run keeps its recorded evidence")
     proto = load_protocol(protocol) if not resume else None
     view = _live_view(console, port, live_control) if live else None
     try:
@@ -82,7 +88,8 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live
             if resume:
                 result = resume_run(resume, bench, observer=observer)
             else:
-                result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=observer)
+                result = run_protocol(proto, bench, out_dir, run_id=run_id, observer=observer,
+                                      continue_from=continue_from)
     finally:
         if view is not None:
             view.close()
@@ -94,6 +101,9 @@ def run(protocol, bench_file, out_dir, run_id, resume, quiet, then_analyze, live
                   f"{result.suspensions} suspension(s))")
     if result.reason:
         console.print(f"reason: {result.reason}")
+    if result.stopped == "decided":
+        console.print(f"stopped early: the evidence was decided after {result.trials_committed} trials "
+                      "(manifest anytime.stopped)")
     not_safe = result.safe_state["not_confirmed"]
     for role, why in not_safe.items():
         console.print(f"[bold red]{role}: not confirmed safe[/]: {why}")
