@@ -300,12 +300,20 @@ def test_the_evidence_panel_equals_the_runners_and_the_analysis_and_says_when_it
         shown = rows[key]
         assert shown["e-value"] == pytest.approx(r["e_value"], rel=1e-12), key
         assert shown["anytime p"] == pytest.approx(r["pvalue_anytime"], rel=1e-12), key
-        assert shown["adjusted p"] == (None if r["pvalue_adjusted"] is None else pytest.approx(r["pvalue_adjusted"], rel=1e-12))
-        assert shown["crossed at trial"] == (r["crossed_at_adjusted"] if r["pvalue_adjusted"] is not None else r["crossed_at"])
+        assert shown["adj. p"] == (None if r["pvalue_adjusted"] is None else pytest.approx(r["pvalue_adjusted"], rel=1e-12))
+        assert shown["crossed at"] == (r["crossed_at_adjusted"] if r["pvalue_adjusted"] is not None else r["crossed_at"])
         assert (shown["decided"] == "yes") == r["decided"], key
     assert rows["dependence"]["decided"] == "yes" and rows["dependence"]["e-value"] >= 20
+    from corrlab.daq.evidence import RunEvidence
+
+    plain, t = RunEvidence(proto), view.hub.table  # the plots' plain per-trial means give other e-values
+    for i in range(len(t)):
+        plain.add_observed(t.trial[i], t.condition[i], t.setting_a[i], t.setting_b[i], t.obs_a[i], t.obs_b[i], t.block[i])
+    assert plain.monitor.snapshot()["hypotheses"]["dependence"]["e_value"] != pytest.approx(
+        recorded["dependence"]["e_value"], rel=1e-3)
     assert panels[STOPPING_TITLE]["rows"]["rule"]["decided"] == "2 of 2"
     assert panels[STOPPING_TITLE]["rows"]["rule"]["trials"] == result.trials_committed
+    assert panels[STOPPING_TITLE]["rows"]["rule"]["state"] == "stopped: decided"
     out = CliRunner().invoke(cli, ["analyze", str(tmp_path / "e"), "--json", str(tmp_path / "e.json")])
     assert out.exit_code == 0, out.output
     section = json.loads((tmp_path / "e.json").read_text())["anytime"]["hypotheses"]
@@ -336,7 +344,7 @@ def test_the_evidence_panel_equals_the_runners_and_the_analysis_and_says_when_it
     assert again[STOPPING_TITLE]["rows"]["rule"]["state"] == "stopped: decided"
 
     table = TrialTable()  # trials out of order: no e-value either
-    table.meta["protocol"] = json.loads((tmp_path / "e/manifest.json").read_text())["protocol"]
+    table.meta.update(protocol=json.loads((tmp_path / "e/manifest.json").read_text())["protocol"], window=(0.5, 1.0))
     for trial in (1, 0):
         table.append({"trial": trial, "condition": "main", "setting_a": 0, "setting_b": 1}, 0.1, 0.2)
     with pytest.raises(IncompleteEvidence, match="trial 0 arrived after trial 1"):

@@ -50,8 +50,12 @@ class EvidencePanel:
             proto = table.meta.get("protocol")
             if proto is None:
                 return None  # the run's protocol is not known yet
-            self._evidence = RunEvidence(protocol_from_dict(proto, source="the run's manifest protocol"),
-                                         prior=table.meta.get("prior"))
+            ev = RunEvidence(protocol_from_dict(proto, source="the run's manifest protocol"),
+                             prior=table.meta.get("prior"))
+            if tuple(table.meta.get("window", ())) != tuple(ev.plan.window):
+                raise IncompleteEvidence(f"live evidence not shown: the view reduced trials over the window "
+                                         f"{table.meta.get('window')}, the plan's is {tuple(ev.plan.window)}")
+            self._evidence = ev
         ev = self._evidence
         for i in range(self._fed, len(table)):
             ev.add_observed(table.trial[i], table.condition[i], table.setting_a[i], table.setting_b[i],
@@ -70,8 +74,8 @@ class EvidencePanel:
         for key, h in snap["hypotheses"].items():
             rows[key] = {
                 "e-value": _finite(h["e_value"]), "anytime p": _finite(h["pvalue_anytime"]),
-                "adjusted p": _finite(h["pvalue_adjusted"]),
-                "crossed at trial": h["crossed_at_adjusted"] if h["family"] else h["crossed_at"],
+                "adj. p": _finite(h["pvalue_adjusted"]),
+                "crossed at": h["crossed_at_adjusted"] if h["family"] else h["crossed_at"],
                 "decided": "yes" if h["decided"] else ("n/a" if h.get("not_applicable") else "no"),
             }
             if "prior_e" in h:

@@ -310,6 +310,7 @@ class Hub:
             window = (proto.get("analysis") or {}).get("window")
             if window is not None and len(window) == 2:
                 self.window = (float(window[0]), float(window[1]))
+            self.table.meta["window"] = self.window
         anytime = manifest.get("anytime") or {}
         if anytime.get("prior"):
             self.table.meta["prior"] = dict(anytime["prior"])
@@ -398,6 +399,10 @@ class Hub:
             self._eta()
 
     def on_finished(self, status: str, reason: str | None) -> None:
+        if self.run["path"]:  # the closed manifest: what the run recorded (its anytime evidence, why it stopped)
+            manifest = read_json(Path(self.run["path"]) / "manifest.json")
+            if manifest is not None and manifest.get("run_id") == self.run["run_id"]:
+                self.describe(manifest)
         self.run["status"] = status
         self.run["reason"] = reason
         self.current = {"name": None, "trial": None}
