@@ -343,6 +343,18 @@ def test_the_evidence_panel_equals_the_runners_and_the_analysis_and_says_when_it
     assert again[TITLE]["rows"] == rows
     assert again[STOPPING_TITLE]["rows"]["rule"]["state"] == "stopped: decided"
 
+    # a run continuing this one's evidence: its prior is in the manifest from the start, the panel multiplies it in
+    with LiveView(providers=evidence_providers()) as view:
+        more = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="f", observer=view.observer(),
+                            continue_from=[tmp_path / "e"])
+        view.hub.flush()
+        cont = {p["title"]: p for p in state_of(view.url)["panels"]}[TITLE]["rows"]
+    assert more.stopped == "decided" and more.trials_committed < result.trials_committed  # the prior helped
+    rec = json.loads((tmp_path / "f/manifest.json").read_text())["anytime"]
+    assert rec["prior"]["dependence"] == pytest.approx(rows["dependence"]["e-value"], rel=1e-12)
+    for key, r in rec["evidence"].items():
+        assert cont[key]["e-value"] == pytest.approx(r["e_value"], rel=1e-12), key
+
     table = TrialTable()  # trials out of order: no e-value either
     table.meta.update(protocol=json.loads((tmp_path / "e/manifest.json").read_text())["protocol"], window=(0.5, 1.0))
     for trial in (1, 0):
