@@ -179,7 +179,9 @@ def anytime_html(res, plt) -> str:
     ax.set_xlabel("trial")
     ax.set_ylabel("log10 e-value")
     ax.legend(fontsize=6, ncol=2)
-    out.append(_png(fig))
+    ax.set_title("Anytime e-processes against 1/alpha")
+    out.append(_png(fig, f"Each hypothesis' e-value (log10) against the trial, with the decision threshold "
+                         f"1/alpha = {section['threshold']:g} as a dashed line"))
     rec = section.get("monitoring") or {}
     if rec.get("stopped"):
         out.append(f"<p>The run stopped: {html.escape(str(rec['stopped']))} after trial "

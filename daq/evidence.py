@@ -53,12 +53,20 @@ class RunEvidence:
         if self.error is not None:
             return
         w = self.plan.window
+        self.add_observed(record["trial"], record["condition"], record["setting_a"], record["setting_b"],
+                          window_mean(samples["x_a"], w), window_mean(samples["x_b"], w), record.get("block"))
+
+    def add_observed(self, trial: int, condition: str, setting_a: int, setting_b: int, a: float, b: float,
+                     block=None) -> None:
+        """One trial already reduced to its observables (``window_mean`` of x_a and x_b over the
+        plan's window): what :meth:`add` feeds, and what the live view's evidence panel feeds
+        from its own table."""
+        if self.error is not None:
+            return
         try:
-            self.monitor.update(record["trial"], record["condition"], record["setting_a"], record["setting_b"],
-                                window_mean(samples["x_a"], w), window_mean(samples["x_b"], w),
-                                block=record.get("block"))
+            self.monitor.update(trial, condition, setting_a, setting_b, a, b, block=block)
         except ValueError as exc:
-            self.error = f"evidence monitoring stopped at trial {record['trial']}: {exc}"
+            self.error = f"evidence monitoring stopped at trial {trial}: {exc}"
 
     def replay(self, path: str | Path) -> int:
         """Feed the trials a dataset committed (in trial order); returns how many."""

@@ -469,7 +469,10 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
                 protocol_sha256=sha256_json(protocol_json), plan_sha256=plan_sha, rng_seed=protocol.seed,
                 instruments=idn, calibration=calibration, extra_columns=protocol.extra_columns,
                 extra={"trials_planned": len(schedule),
-                       "world_seed": sim.seed if sim is not None else None},
+                       "world_seed": sim.seed if sim is not None else None,
+                       # a continued run's prior, known from the start (the live view's evidence
+                       # panel reads it); the run's full record replaces it when it closes
+                       **({"anytime": {"prior": prior, "prior_runs": prior_runs}} if prior else {})},
             )
             runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts,
                             evidence=evidence)

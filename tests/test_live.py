@@ -157,6 +157,9 @@ def test_a_live_run_in_chromium_shows_traces_the_counter_advancing_and_the_injec
             assert "trial 9" in fault and "discarded" in fault
             assert int(page.inner_text("#faults").split(",")[0]) >= 1
             assert points("#scatter") > 0 and points("#temperature") > 0
+            # the running anytime evidence (its numbers are checked against the runner's below)
+            wait_for(lambda: "dependence" in page.inner_text("#panels"), 10, "the evidence panel")
+            assert "Evidence (anytime-valid)" in page.inner_text("#panels") and "anytime p" in page.inner_text("#panels")
             assert "X_A and X_B against time for trial" in page.locator("#traces").get_attribute("aria-label")
             # nothing is wider than a phone, and nothing is fetched from elsewhere
             for box in (el.bounding_box() for el in page.locator("section:visible, header").all()):
@@ -257,6 +260,111 @@ def test_decimated_traces_keep_every_extreme():
     tt, xx = decimate(t, x, points=600)
     assert len(tt) <= 600 and max(xx) == 40.0 and min(xx) == pytest.approx(x.min(), rel=1e-4)
     assert tt == sorted(tt)
+
+
+def test_the_evidence_panel_equals_the_runners_and_the_analysis_and_says_when_it_is_incomplete(tmp_path):
+    """The live page's anytime evidence (computed in the view's thread from its own table) equals
+    the manifest's (the runner's monitor) and corrlab analyze's, on a protocol whose plan window
+    makes the windowed observable differ from the plain mean; a replay by `corrlab watch` shows the
+    same; a view whose queue dropped trials, or that got them out of order, shows no e-value."""
+    from click.testing import CliRunner
+
+    from corrlab.daq.cli import cli
+    from corrlab.daq.live.evidence import STOPPING_TITLE, TITLE, EvidencePanel, IncompleteEvidence, evidence_providers
+    from corrlab.daq.live.hub import TrialTable
+    from corrlab.protocols.config import protocol_from_dict
+
+    proto = protocol_from_dict({
+        "protocol": {"name": "ev", "seed": 5},
+        "schedule": {"trials": 200, "block_size": 4, "trials_per_part": 8, "conditions": {"main": 3, "control:perturb_C": 1}},
+        "acquisition": {"samples": 16, "sample_rate_hz": 10000.0},
+        "stabilize": {"reads": 1, "interval_s": 0.0},
+        "analysis": {"n_resamples": 99, "estimators": ["gaussian_copula"], "window": [0.5, 1.0]},
+        "stopping": {"decide": ["dependence", "controls"]},
+    })
+    data = load_bench().to_json()
+    data["world"] = {"kind": "common_cause", "seed": None, "params": {"coupling": 8.0}}
+    lossy = Hub(queue_size=40, providers=evidence_providers())  # started after the run: its queue dropped trials
+    with LiveView(providers=evidence_providers()) as view:
+        result = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="e",
+                              observer=Observers(view.observer(), lossy.observer()))
+        view.hub.flush()
+        live = state_of(view.url)
+    assert result.status == "complete" and result.stopped == "decided" and result.trials_committed < 200
+    panels = {p["title"]: p for p in live["panels"]}
+    rows = panels[TITLE]["rows"]
+    assert panels[TITLE]["error"] is None
+    recorded = json.loads((tmp_path / "e/manifest.json").read_text())["anytime"]["evidence"]
+    assert set(rows) == set(recorded)
+    for key, r in recorded.items():  # the same numbers (a plain per-trial mean would not give them)
+        shown = rows[key]
+        assert shown["e-value"] == pytest.approx(r["e_value"], rel=1e-12), key
+        assert shown["anytime p"] == pytest.approx(r["pvalue_anytime"], rel=1e-12), key
+        assert shown["adj. p"] == (None if r["pvalue_adjusted"] is None else pytest.approx(r["pvalue_adjusted"], rel=1e-12))
+        assert shown["crossed at"] == (r["crossed_at_adjusted"] if r["pvalue_adjusted"] is not None else r["crossed_at"])
+        assert (shown["decided"] == "yes") == r["decided"], key
+    assert rows["dependence"]["decided"] == "yes" and rows["dependence"]["e-value"] >= 20
+    from corrlab.daq.evidence import RunEvidence
+
+    plain, t = RunEvidence(proto), view.hub.table  # the plots' plain per-trial means give other e-values
+    for i in range(len(t)):
+        plain.add_observed(t.trial[i], t.condition[i], t.setting_a[i], t.setting_b[i], t.obs_a[i], t.obs_b[i], t.block[i])
+    assert plain.monitor.snapshot()["hypotheses"]["dependence"]["e_value"] != pytest.approx(
+        recorded["dependence"]["e_value"], rel=1e-3)
+    assert panels[STOPPING_TITLE]["rows"]["rule"]["decided"] == "2 of 2"
+    assert panels[STOPPING_TITLE]["rows"]["rule"]["trials"] == result.trials_committed
+    assert panels[STOPPING_TITLE]["rows"]["rule"]["state"] == "stopped: decided"
+    out = CliRunner().invoke(cli, ["analyze", str(tmp_path / "e"), "--json", str(tmp_path / "e.json")])
+    assert out.exit_code == 0, out.output
+    section = json.loads((tmp_path / "e.json").read_text())["anytime"]["hypotheses"]
+    for key, shown in rows.items():
+        assert shown["e-value"] == pytest.approx(section[key]["e_value"], rel=1e-9), key
+
+    queued = sum(kind == "trial" for kind, _ in lossy.queue)
+    assert 0 < queued < lossy.trials_pushed == result.trials_committed  # it kept only the latest entries
+    lossy.start()
+    try:
+        state = wait_for(lambda: (s := state_of_hub(lossy))["panels"] and s["panels"][0]["error"] and s, 5,
+                         "the lossy view's panels")
+    finally:
+        lossy.stop()
+    ev = {p["title"]: p for p in state["panels"]}[TITLE]
+    assert ev["rows"] == {} and "live evidence incomplete" in ev["error"] and "dropped" in ev["error"]
+
+    hub = Hub(providers=evidence_providers())  # `corrlab watch`: replayed from the dataset
+    watch_target(hub, tmp_path / "e")
+    hub.start()
+    try:
+        replay = wait_for(lambda: (s := state_of_hub(hub))["run"]["done"] == result.trials_committed
+                          and s["run"]["status"] == "complete" and any(p["rows"] for p in s["panels"]) and s, 10, "the replay")
+    finally:
+        hub.stop()
+    again = {p["title"]: p for p in replay["panels"]}
+    assert again[TITLE]["rows"] == rows
+    assert again[STOPPING_TITLE]["rows"]["rule"]["state"] == "stopped: decided"
+
+    # a run continuing this one's evidence: its prior is in the manifest from the start, the panel multiplies it in
+    with LiveView(providers=evidence_providers()) as view:
+        more = run_protocol(proto, bench_from_dict(data), tmp_path, run_id="f", observer=view.observer(),
+                            continue_from=[tmp_path / "e"])
+        view.hub.flush()
+        cont = {p["title"]: p for p in state_of(view.url)["panels"]}[TITLE]["rows"]
+    assert more.stopped == "decided" and more.trials_committed < result.trials_committed  # the prior helped
+    rec = json.loads((tmp_path / "f/manifest.json").read_text())["anytime"]
+    assert rec["prior"]["dependence"] == pytest.approx(rows["dependence"]["e-value"], rel=1e-12)
+    for key, r in rec["evidence"].items():
+        assert cont[key]["e-value"] == pytest.approx(r["e_value"], rel=1e-12), key
+
+    table = TrialTable()  # trials out of order: no e-value either
+    table.meta.update(protocol=json.loads((tmp_path / "e/manifest.json").read_text())["protocol"], window=(0.5, 1.0))
+    for trial in (1, 0):
+        table.append({"trial": trial, "condition": "main", "setting_a": 0, "setting_b": 1}, 0.1, 0.2)
+    with pytest.raises(IncompleteEvidence, match="trial 0 arrived after trial 1"):
+        EvidencePanel()(table)
+
+
+def state_of_hub(hub) -> dict:
+    return json.loads(hub.snapshot_json()[1])
 
 
 # ============================================================================ faults of the view

@@ -67,11 +67,12 @@ def _run(file: Path, at: str | None, resume: bool, live: bool = False, port: int
 def _live_view(console, camp, port: int):
     """The live view of a campaign: its queue (from the state file) and each run as it goes."""
     from corrlab.daq.live import LiveView
+    from corrlab.daq.live.evidence import evidence_providers
     from corrlab.daq.live.tail import CampaignTail
     from corrlab.errors import CorrlabError
 
     try:
-        view = LiveView(port=port)
+        view = LiveView(port=port, providers=evidence_providers())
     except OSError as exc:
         raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
     view.hub.pollers.append(CampaignTail(camp.out, camp.spec.campaign.name, follow=False))

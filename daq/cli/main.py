@@ -125,10 +125,11 @@ def run(protocol, bench_file, out_dir, run_id, resume, continue_from, quiet, the
 def _live_view(console, port: int, control: bool = False):
     """Start the live view (hub and server on 127.0.0.1) and print its address."""
     from corrlab.daq.live import LiveView
+    from corrlab.daq.live.evidence import evidence_providers
     from corrlab.errors import CorrlabError
 
     try:
-        view = LiveView(port=port, control=control)
+        view = LiveView(port=port, control=control, providers=evidence_providers())
     except OSError as exc:
         raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
     console.print(f"live view: {view.url}", soft_wrap=True)

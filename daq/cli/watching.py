@@ -19,9 +19,10 @@ def watch(target, port, duration):
     folder (its queue, and the run in progress). Serves a read-only page on 127.0.0.1 until
     Ctrl-C (or --duration)."""
     from corrlab.daq.live import Hub, LiveServer, watch_target
+    from corrlab.daq.live.evidence import evidence_providers
     from corrlab.errors import CorrlabError
 
-    hub = Hub()
+    hub = Hub(providers=evidence_providers())
     kind = watch_target(hub, target)
     hub.start()
     try:

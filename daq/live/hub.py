@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from corrlab.anytime import window_mean
 from corrlab.daq.live.common import STEPS, TRACE_TRIALS, event_key, read_json
 from corrlab.daq.runner import Observer
 
@@ -123,7 +124,16 @@ class RunningStats:
 
 
 class TrialTable:
-    """Every trial seen so far, one compact row each (what snapshot providers are given)."""
+    """Every trial seen so far, one compact row each (what snapshot providers are given).
+
+    ``obs_a``/``obs_b`` are the plain per-trial means (the plots); ``plan_a``/``plan_b`` the
+    observable the run's anytime evidence is fed (``window_mean`` over the plan's window, as the
+    runner and the analysis reduce a trial); ``block`` the schedule block when the record has it.
+    ``meta`` holds what the manifest says of the run (``protocol``: the recorded protocol,
+    ``prior``: a continued run's prior e-values, ``anytime``: the run's recorded evidence once it
+    closed). ``gaps`` says why the table may miss trials or hold them out of order (the view's
+    bounded queue dropped some): a provider must not present numbers over such a table as complete.
+    """
 
     def __init__(self):
         self.trial: list[int] = []
@@ -133,11 +143,19 @@ class TrialTable:
         self.f: list[bool] = []
         self.obs_a: list[float] = []  # the per-trial mean of x_a
         self.obs_b: list[float] = []
+        self.plan_a: list[float] = []  # the windowed mean of x_a over the plan's window
+        self.plan_b: list[float] = []
+        self.block: list[int | None] = []
+        self.meta: dict[str, Any] = {}
+        self.gaps: list[str] = []
 
     def __len__(self) -> int:
         return len(self.trial)
 
-    def append(self, record: dict, obs_a: float, obs_b: float) -> None:
+    def append(self, record: dict, obs_a: float, obs_b: float, plan_a: float | None = None,
+               plan_b: float | None = None) -> None:
+        if self.trial and int(record["trial"]) < self.trial[-1]:
+            self.gaps.append(f"trial {int(record['trial'])} arrived after trial {self.trial[-1]}")
         self.trial.append(int(record["trial"]))
         self.condition.append(str(record["condition"]))
         self.setting_a.append(int(record.get("setting_a", 0)))
@@ -145,6 +163,10 @@ class TrialTable:
         self.f.append(bool(record.get("f", True)))
         self.obs_a.append(float(obs_a))
         self.obs_b.append(float(obs_b))
+        self.plan_a.append(float(obs_a if plan_a is None else plan_a))
+        self.plan_b.append(float(obs_b if plan_b is None else plan_b))
+        block = record.get("block")
+        self.block.append(None if block is None else int(block))
 
 
 Provider = Callable[[TrialTable], dict]
@@ -171,6 +193,8 @@ class Hub:
         self._json = b"{}"
         self.pushed = 0  # entries appended by the observer (the count of drops is pushed - taken - len)
         self.taken = 0
+        self.trials_pushed = 0  # trials appended by the observer: each carries its number in this sequence
+        self._next_trial_seq = 0  # the next one the hub expects (a gap: the queue dropped trials)
         self.error: str | None = None
         self.campaign: dict | None = None
         self.stop_request: str | None = None  # set by the server's guarded stop control
@@ -192,6 +216,7 @@ class Hub:
         self.counts = collections.Counter()  # faults, reconnects, outages, suspensions
         self.stats: dict[str, RunningStats] = {}
         self.table = TrialTable()
+        self.window: tuple[float, float] = (0.0, 1.0)  # the plan's window (the evidence's observable)
         self.seen: set[int] = set()
         self.starts: collections.deque = collections.deque(maxlen=30)  # (trial start, utc seconds)
         self.t0: float | None = None
@@ -280,6 +305,17 @@ class Hub:
         st = proto.get("stabilize") or {}
         if "setpoint_k" in st and "tolerance_k" in st:
             self.band = {"setpoint_k": st["setpoint_k"], "tolerance_k": st["tolerance_k"]}
+        if proto:
+            self.table.meta["protocol"] = proto
+            window = (proto.get("analysis") or {}).get("window")
+            if window is not None and len(window) == 2:
+                self.window = (float(window[0]), float(window[1]))
+            self.table.meta["window"] = self.window
+        anytime = manifest.get("anytime") or {}
+        if anytime.get("prior"):
+            self.table.meta["prior"] = dict(anytime["prior"])
+        if manifest.get("status") not in (None, "running") and "evidence" in anytime:
+            self.table.meta["anytime"] = anytime
         observable = ((proto.get("analysis") or {}).get("observable"))
         if observable and observable != "mean":
             self.run["observable"] = f"per-trial mean of x_a, x_b (the plan's observable is {observable!r})"
@@ -287,20 +323,29 @@ class Hub:
     def on_step(self, name: str, trial: int) -> None:
         self.current = {"name": name, "trial": None if trial is None or trial < 0 else int(trial)}
 
-    def on_trial(self, record: dict, samples: dict) -> None:
+    def on_trial(self, record: dict, samples: dict, seq: int | None = None) -> None:
+        if seq is not None:
+            if seq != self._next_trial_seq:
+                self.table.gaps.append(f"the view's queue dropped {seq - self._next_trial_seq} trial(s) "
+                                       f"before trial {record.get('trial')}")
+            self._next_trial_seq = seq + 1
         xa = np.asarray(samples["x_a"], dtype=float)
         xb = np.asarray(samples["x_b"], dtype=float)
         obs_a, obs_b = float(np.mean(xa)) if xa.size else math.nan, float(np.mean(xb)) if xb.size else math.nan
-        self.add_trial(record, obs_a, obs_b, samples)
+        plan_a = window_mean(xa, self.window) if xa.size else math.nan
+        plan_b = window_mean(xb, self.window) if xb.size else math.nan
+        self.add_trial(record, obs_a, obs_b, samples, plan_a, plan_b)
 
-    def add_trial(self, record: dict, obs_a: float, obs_b: float, samples: dict | None = None) -> None:
-        """One trial: its record, its observables and (for the traces) its samples or None."""
+    def add_trial(self, record: dict, obs_a: float, obs_b: float, samples: dict | None = None,
+                  plan_a: float | None = None, plan_b: float | None = None) -> None:
+        """One trial: its record, its observables and (for the traces) its samples or None;
+        ``plan_a``/``plan_b``: its windowed means over the plan's window (default: the means)."""
         trial = int(record["trial"])
         if trial in self.seen:
             return
         self.seen.add(trial)
         cond = str(record["condition"])
-        self.table.append(record, obs_a, obs_b)
+        self.table.append(record, obs_a, obs_b, plan_a, plan_b)
         if math.isfinite(obs_a) and math.isfinite(obs_b):
             self.stats.setdefault(cond, RunningStats()).add(obs_a, obs_b, record.get("f", False))
             self.scatter.setdefault(cond, collections.deque(maxlen=SCATTER_POINTS)).append(
@@ -354,6 +399,10 @@ class Hub:
             self._eta()
 
     def on_finished(self, status: str, reason: str | None) -> None:
+        if self.run["path"]:  # the closed manifest: what the run recorded (its anytime evidence, why it stopped)
+            manifest = read_json(Path(self.run["path"]) / "manifest.json")
+            if manifest is not None and manifest.get("run_id") == self.run["run_id"]:
+                self.describe(manifest)
         self.run["status"] = status
         self.run["reason"] = reason
         self.current = {"name": None, "trial": None}
@@ -445,7 +494,9 @@ class LiveObserver(Observer):
 
     def trial_done(self, result):
         try:
-            self._push("trial", (dict(result.record), result.samples))
+            seq = self.hub.trials_pushed
+            self.hub.trials_pushed = seq + 1
+            self._push("trial", (dict(result.record), result.samples, seq))
         except Exception as exc:
             self.disabled = f"{type(exc).__name__}: {exc}"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corrlab.anytime import window_mean
 from corrlab.daq.live.common import STEPS, TRACE_TRIALS, event_key, read_json
 
 BACKFILL_KEYS = 1000  # events remembered from a backfill, to drop the same events arriving live
@@ -103,7 +104,8 @@ class DatasetTail:
                 record = records.get(trial) or {"trial": trial, "condition": "?"}
                 traced = last_part and k >= len(starts) - TRACE_TRIALS
                 samples = {c: cols[c][lo:hi] for c in ("t", "x_a", "x_b")} if traced else None
-                hub.add_trial(record, float(mean_a[k]), float(mean_b[k]), samples)
+                hub.add_trial(record, float(mean_a[k]), float(mean_b[k]), samples,
+                              window_mean(cols["x_a"][lo:hi], hub.window), window_mean(cols["x_b"][lo:hi], hub.window))
 
 
 def backfill(hub, path: str | Path) -> None:

@@ -101,7 +101,7 @@
       `<tr><td>${esc(k)}</td><td>${v.n}</td><td>${v.r === null ? "-" : v.r.toFixed(3)}</td><td>${num(v.mean_a)}</td><td>${num(v.mean_b)}</td><td>${num(v.var_a)}</td><td>${num(v.var_b)}</td><td>${v.f_rate === null ? "-" : v.f_rate.toFixed(2)}</td></tr>`).join("");
     const tb = $("stats").tBodies[0];
     if (tb.innerHTML !== rows) tb.innerHTML = rows;
-    const panels = s.panels.map(p => {
+    const panels = s.panels.filter(p => p.error || Object.keys(p.rows || {}).length).map(p => {
       const rows = Object.entries(p.rows || {});
       const cols = [];
       for (const [, r] of rows) for (const k of Object.keys(r || {})) if (!cols.includes(k)) cols.push(k);
