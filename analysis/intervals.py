@@ -93,7 +93,7 @@ from corrlab.analysis._validation import (
     check_rng,
     same_length,
 )
-from corrlab.analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
+from corrlab.analysis.mi import ESTIMATORS, ResampledMI, describe_estimator, mutual_information
 from corrlab.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
@@ -223,6 +223,7 @@ def bca_interval(
     rng=None,
     batch: int | None = None,
     vectorized: bool = False,
+    indexed: bool = False,
 ) -> IntervalResult:
     """BCa bootstrap interval over trials of ``statistic(*data)``, via ``scipy.stats.bootstrap``.
 
@@ -244,6 +245,11 @@ def bca_interval(
         Resamples per call into the statistic machinery; the default bounds a step to about
         4 million indices (scipy's default holds all ``n_resamples`` at once, and its
         jackknife ``n`` at once).
+    indexed : bool, default False
+        With ``vectorized=True``: call ``statistic`` with the resamples' trial *indices*
+        (each ``(batch, m)``, into the corresponding array of ``data``) instead of the
+        gathered values, for statistics that work from trial counts
+        (:class:`corrlab.analysis.mi.ResampledMI`). The resamples are the same.
 
     Notes
     -----
@@ -274,7 +280,7 @@ def bca_interval(
         lead = np.broadcast_shapes(*(i.shape[:-1] for i in idx))
         if vectorized:
             flat = [np.broadcast_to(i, lead + i.shape[-1:]).reshape(-1, i.shape[-1]) for i in idx]
-            vals = np.asarray(statistic(*(a[f] for a, f in zip(arrays, flat))), dtype=float)
+            vals = np.asarray(statistic(*(flat if indexed else (a[f] for a, f in zip(arrays, flat)))), dtype=float)
             return _finite_top(vals).reshape(lead)
         if not lead:
             return np.asarray(float(statistic(*(a[i] for a, i in zip(arrays, idx)))))
@@ -566,12 +572,14 @@ def mi_interval(
         return subsampling_interval(x, y, estimator="ksg", k=k, confidence_level=confidence_level,
                                     n_resamples=1000 if n_resamples is None else n_resamples, rng=rng)
     xo, yo = _pair(x, y)
+    resampled = ResampledMI(xo, yo, estimator)
 
-    def mi(a, b):
-        return batched_mi(a, b, method=estimator)
+    def mi(ia, ib):  # paired: the same trials on both sides
+        return resampled(ia)
 
     res = bca_interval((xo, yo), mi, paired=True, confidence_level=confidence_level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True,
+                       indexed=True)
     return dataclasses.replace(res, estimator=describe_estimator(estimator, k))
 
 
@@ -623,15 +631,14 @@ def mi_difference_interval(
                     f"trials), {m} subsamples, se = sqrt(b/(n-b)) sd, estimate +/- z se"),
             estimator=name,
         )
-    d1 = x1.shape[1]
-    d2 = x2.shape[1]
     rows1 = np.concatenate([x1, y1], axis=1)
     rows2 = np.concatenate([x2, y2], axis=1)
+    first_mi, second_mi = ResampledMI(x1, y1, estimator), ResampledMI(x2, y2, estimator)
 
-    def diff(r1, r2):
-        return (batched_mi(r1[..., :d1], r1[..., d1:], method=estimator)
-                - batched_mi(r2[..., :d2], r2[..., d2:], method=estimator))
+    def diff(i1, i2):
+        return first_mi(i1) - second_mi(i2)
 
     res = bca_interval((rows1, rows2), diff, paired=False, confidence_level=level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True,
+                       indexed=True)
     return dataclasses.replace(res, estimator=name)
