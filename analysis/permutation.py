@@ -903,22 +903,49 @@ def _column_order(z: np.ndarray, c: int) -> np.ndarray:
     return np.lexsort((key, z[:, c]))
 
 
-def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int) -> tuple:
+def _column_orders(z: np.ndarray) -> list:
+    """:func:`_column_order` of every column with its inverse ``(order, inv)``: ``v[order][inv] == v``."""
+    out = []
+    for c in range(z.shape[1]):
+        order = _column_order(z, c)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        out.append((order, inv))
+    return out
+
+
+def _group_ranks(z: np.ndarray, masks: np.ndarray, orders=None) -> list:
+    """Per column: ``(inv, ms, r1, r2)``, the masks along the column's fixed sort order and the
+    within-group ranks there (cumulative counts of group 1 and of group 2, int32); ``a[:, inv]``
+    puts values along the sort order back in trial order (a gather, cheaper than a scatter).
+
+    Computed once per batch and shared by the copula and the binned statistic; ``orders``
+    (:func:`_column_orders`) are computed once per test.
+    """
+    n = masks.shape[1]
+    counts = np.arange(1, n + 1, dtype=np.int32)
+    out = []
+    for order, inv in (orders if orders is not None else _column_orders(z)):
+        ms = masks[:, order]
+        r1 = np.cumsum(ms.view(np.int8), axis=1, dtype=np.int32)
+        out.append((inv, ms, r1, counts - r1))
+    return out
+
+
+def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int, ranks=None) -> tuple:
     """Gaussian-copula MI of group 1 (mask) and group 2 (~mask), ranks taken within each group."""
     from scipy.special import ndtri
 
     q1 = ndtri(np.arange(1, n1 + 1) / (n1 + 1))
     q2 = ndtri(np.arange(1, n2 + 1) / (n2 + 1))
     s1, s2 = float(q1 @ q1), float(q2 @ q2)
+    qq = np.concatenate([q1, q2, [0.0]])  # one table: group 1's scores, then group 2's
     batch, n = masks.shape
     scores = np.empty((batch, n, z.shape[1]))
-    for c in range(z.shape[1]):
-        order = _column_order(z, c)
-        ms = masks[:, order]
-        r1 = np.cumsum(ms, axis=1)
-        r2 = np.cumsum(~ms, axis=1)
-        sc = np.where(ms, q1[np.maximum(r1 - 1, 0)], q2[np.maximum(r2 - 1, 0)])
-        scores[:, order, c] = sc
+    for c, (inv, ms, r1, r2) in enumerate(ranks if ranks is not None else _group_ranks(z, masks)):
+        # q1[r1 - 1] where the trial is in group 1, else q2[r2 - 1] (one gather from qq)
+        sc = qq[np.where(ms, r1 - 1, r2 + (n1 - 1))]
+        scores[:, :, c] = sc[:, inv]
     if z.shape[1] == 2:
         prod = scores[:, :, 0] * scores[:, :, 1]
         r_a = np.where(masks, prod, 0.0).sum(axis=1) / s1
@@ -932,7 +959,7 @@ def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
     return _mi_from_cov(r_a, dx), _mi_from_cov(r_b, dx)
 
 
-def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int) -> tuple:
+def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int, ranks=None) -> tuple:
     """Binned rank MI of group 1 (mask) and group 2 (~mask), ranks and grid taken within each group.
 
     The grid of each group is :func:`corrlab.analysis.mi.rank_codes`'s for that group's size
@@ -942,6 +969,7 @@ def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
     from corrlab.analysis.mi import _column_bins
 
     batch, n = masks.shape
+    ranks = ranks if ranks is not None else _group_ranks(z, masks)
     sides = ((0, dx), (dx, z.shape[1]))
     side_codes = {1: [np.zeros((batch, n), dtype=np.intp) for _ in sides],
                   2: [np.zeros((batch, n), dtype=np.intp) for _ in sides]}
@@ -954,16 +982,11 @@ def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
         d = hi - lo
         b1, b2 = _column_bins(omnibus_bins(n1), d), _column_bins(omnibus_bins(n2), d)
         for c in range(lo, hi):
-            order = _column_order(z, c)
-            ms = masks[:, order]
-            r1 = np.cumsum(ms, axis=1)
-            r2 = np.cumsum(~ms, axis=1)
+            inv, ms, r1, r2 = ranks[c]
             k1 = np.minimum((b1 * (2 * r1 - 1)) // (2 * n1), b1 - 1)  # floor(b (r - 1/2) / n)
             k2 = np.minimum((b2 * (2 * r2 - 1)) // (2 * n2), b2 - 1)
-            col1 = np.empty((batch, n), dtype=np.intp)
-            col2 = np.empty((batch, n), dtype=np.intp)
-            col1[:, order] = k1
-            col2[:, order] = k2
+            col1 = k1[:, inv].astype(np.intp)
+            col2 = k2[:, inv].astype(np.intp)
             side_codes[1][si] = side_codes[1][si] * b1 + col1
             side_codes[2][si] = side_codes[2][si] * b2 + col2
     (kx1, ky1), (kx2, ky2) = side_cells[1], side_cells[2]
@@ -1123,24 +1146,31 @@ def label_permutation_test(
         else:
             estimator = "difference of " + describe_estimator(stat, k)
 
-        def both(masks):
+        orders = _column_orders(z) if stat != "gaussian" else None
+
+        def both(masks, ranks):
             if stat == "gaussian":
                 return _group_gaussian_mi(z, masks, dx), _group_gaussian_mi(z, ~masks, dx)
-            return _group_copula_mi(z, masks, dx, n1, n2)
+            return _group_copula_mi(z, masks, dx, n1, n2, ranks)
 
-        e1, e2 = both(member[None, :])
+        def ranks_of(masks):
+            return None if stat == "gaussian" else _group_ranks(z, masks, orders)
+
+        ranks = ranks_of(member[None, :])
+        e1, e2 = both(member[None, :], ranks)
         est = (float(e1[0]), float(e2[0]))
         if stat == _OMNIBUS:
-            f1, f2 = _group_binned_mi(z, member[None, :], dx, n1, n2)
+            f1, f2 = _group_binned_mi(z, member[None, :], dx, n1, n2, ranks)
             observed_b = float(f1[0] - f2[0])
         step = _batch_size(batch, n * (z.shape[1] + (8 if stat == _OMNIBUS else 2)))
         null_parts, null_b_parts = [], []
         for s in range(0, n_resamples, step):
             masks = _within_block_label_permutations(member, codes, min(step, n_resamples - s), gen)
-            a, b = both(masks)
+            ranks = ranks_of(masks)
+            a, b = both(masks, ranks)
             null_parts.append(a - b)
             if stat == _OMNIBUS:
-                a, b = _group_binned_mi(z, masks, dx, n1, n2)
+                a, b = _group_binned_mi(z, masks, dx, n1, n2, ranks)
                 null_b_parts.append(a - b)
         null = np.concatenate(null_parts)
         if stat == _OMNIBUS:
