@@ -840,7 +840,13 @@ def _run_jobs(jobs: list[_Job], client, say: Callable[[str], None]) -> dict:
             # restores the process-wide filters: threads can restore each other's state. Silenced
             # here for the whole pool, every state they restore silences them too, and the
             # filters are the caller's again once the pool is done.
-            with warnings.catch_warnings(), ThreadPoolExecutor(threads) as pool:
+            import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS: loaded before it is limited)
+            import scipy.stats  # noqa: F401
+            from threadpoolctl import threadpool_limits
+
+            # one BLAS thread per task thread: OpenBLAS's own threads spin between the many small
+            # matrix products of a resampling loop, and on 2 cores took as much CPU as the work
+            with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
                 warnings.simplefilter("ignore", DegenerateDataWarning)
                 warnings.filterwarnings("ignore", message="p-value (capped|floored)", category=UserWarning)
                 futures = [pool.submit(job) for job in jobs]
