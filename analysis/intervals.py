@@ -18,6 +18,20 @@ not). Three constructions:
 :func:`mi_interval` and :func:`mi_difference_interval` pick the right one for an MI
 estimator: BCa for ``"gaussian"`` and ``"gaussian_copula"``, subsampling for ``"ksg"``.
 
+What carries through a resample
+-------------------------------
+The BCa intervals of the two Gaussian estimators take scipy's resamples as trial indices
+and compute each statistic from the trial counts (:class:`corrlab.analysis.mi.ResampledMI`):
+the Gaussian MI is a function of weighted moments; the copula MI needs the *resample's*
+ranks, which are the cumulative counts along the full sample's sort order (the order of
+the values does not change, only their multiplicities), exactly rankdata's average ranks of
+the resample. What does not carry: the full sample's ranks themselves (a resample of ranks
+keeps the full sample's spacing, not the resample's own ranks), and KSG (a resample's
+neighbours are other points; copies are zero-distance neighbours), whose subsamples are
+estimated afresh. The delete-group jackknife of the acceleration is the same computation
+with counts 0 and 1. Same resamples, same scores; only sums are taken in another order, so
+intervals agree with the old gather-and-rankdata code to rounding (tests/test_speed.py).
+
 Why not the ordinary bootstrap for KSG
 --------------------------------------
 A bootstrap resample drawn *with replacement* repeats about 37% of the observations. A
