@@ -18,6 +18,20 @@ not). Three constructions:
 :func:`mi_interval` and :func:`mi_difference_interval` pick the right one for an MI
 estimator: BCa for ``"gaussian"`` and ``"gaussian_copula"``, subsampling for ``"ksg"``.
 
+What carries through a resample
+-------------------------------
+The BCa intervals of the two Gaussian estimators take scipy's resamples as trial indices
+and compute each statistic from the trial counts (:class:`corrlab.analysis.mi.ResampledMI`):
+the Gaussian MI is a function of weighted moments; the copula MI needs the *resample's*
+ranks, which are the cumulative counts along the full sample's sort order (the order of
+the values does not change, only their multiplicities), exactly rankdata's average ranks of
+the resample. What does not carry: the full sample's ranks themselves (a resample of ranks
+keeps the full sample's spacing, not the resample's own ranks), and KSG (a resample's
+neighbours are other points; copies are zero-distance neighbours), whose subsamples are
+estimated afresh. The delete-group jackknife of the acceleration is the same computation
+with counts 0 and 1. Same resamples, same scores; only sums are taken in another order, so
+intervals agree with the old gather-and-rankdata code to rounding (tests/test_speed.py).
+
 Why not the ordinary bootstrap for KSG
 --------------------------------------
 A bootstrap resample drawn *with replacement* repeats about 37% of the observations. A
@@ -93,7 +107,7 @@ from corrlab.analysis._validation import (
     check_rng,
     same_length,
 )
-from corrlab.analysis.mi import ESTIMATORS, batched_mi, describe_estimator, mutual_information
+from corrlab.analysis.mi import ESTIMATORS, ResampledMI, describe_estimator, mutual_information
 from corrlab.results import ConfidenceInterval, Result
 from corrlab.errors import PlanError
 
@@ -223,6 +237,7 @@ def bca_interval(
     rng=None,
     batch: int | None = None,
     vectorized: bool = False,
+    indexed: bool = False,
 ) -> IntervalResult:
     """BCa bootstrap interval over trials of ``statistic(*data)``, via ``scipy.stats.bootstrap``.
 
@@ -244,6 +259,11 @@ def bca_interval(
         Resamples per call into the statistic machinery; the default bounds a step to about
         4 million indices (scipy's default holds all ``n_resamples`` at once, and its
         jackknife ``n`` at once).
+    indexed : bool, default False
+        With ``vectorized=True``: call ``statistic`` with the resamples' trial *indices*
+        (each ``(batch, m)``, into the corresponding array of ``data``) instead of the
+        gathered values, for statistics that work from trial counts
+        (:class:`corrlab.analysis.mi.ResampledMI`). The resamples are the same.
 
     Notes
     -----
@@ -274,7 +294,7 @@ def bca_interval(
         lead = np.broadcast_shapes(*(i.shape[:-1] for i in idx))
         if vectorized:
             flat = [np.broadcast_to(i, lead + i.shape[-1:]).reshape(-1, i.shape[-1]) for i in idx]
-            vals = np.asarray(statistic(*(a[f] for a, f in zip(arrays, flat))), dtype=float)
+            vals = np.asarray(statistic(*(flat if indexed else (a[f] for a, f in zip(arrays, flat)))), dtype=float)
             return _finite_top(vals).reshape(lead)
         if not lead:
             return np.asarray(float(statistic(*(a[i] for a, i in zip(arrays, idx)))))
@@ -566,12 +586,14 @@ def mi_interval(
         return subsampling_interval(x, y, estimator="ksg", k=k, confidence_level=confidence_level,
                                     n_resamples=1000 if n_resamples is None else n_resamples, rng=rng)
     xo, yo = _pair(x, y)
+    resampled = ResampledMI(xo, yo, estimator)
 
-    def mi(a, b):
-        return batched_mi(a, b, method=estimator)
+    def mi(ia, ib):  # paired: the same trials on both sides
+        return resampled(ia)
 
     res = bca_interval((xo, yo), mi, paired=True, confidence_level=confidence_level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True,
+                       indexed=True)
     return dataclasses.replace(res, estimator=describe_estimator(estimator, k))
 
 
@@ -623,15 +645,14 @@ def mi_difference_interval(
                     f"trials), {m} subsamples, se = sqrt(b/(n-b)) sd, estimate +/- z se"),
             estimator=name,
         )
-    d1 = x1.shape[1]
-    d2 = x2.shape[1]
     rows1 = np.concatenate([x1, y1], axis=1)
     rows2 = np.concatenate([x2, y2], axis=1)
+    first_mi, second_mi = ResampledMI(x1, y1, estimator), ResampledMI(x2, y2, estimator)
 
-    def diff(r1, r2):
-        return (batched_mi(r1[..., :d1], r1[..., d1:], method=estimator)
-                - batched_mi(r2[..., :d2], r2[..., d2:], method=estimator))
+    def diff(i1, i2):
+        return first_mi(i1) - second_mi(i2)
 
     res = bca_interval((rows1, rows2), diff, paired=False, confidence_level=level,
-                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True)
+                       n_resamples=9999 if n_resamples is None else n_resamples, rng=rng, vectorized=True,
+                       indexed=True)
     return dataclasses.replace(res, estimator=name)

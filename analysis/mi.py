@@ -64,6 +64,7 @@ from corrlab.errors import PlanError
 __all__ = [
     "ESTIMATORS",
     "KSGEstimator",
+    "ResampledMI",
     "batched_mi",
     "binned_mi",
     "describe_estimator",
@@ -315,6 +316,128 @@ def batched_mi(x: np.ndarray, y: np.ndarray, *, method: str = "gaussian_copula")
         sy, ldy = np.linalg.slogdet(cov[:, dx:, dx:])
         out = 0.5 * (ldx + ldy - ld)
     return np.where((sign > 0) & (sx > 0) & (sy > 0), np.maximum(out, 0.0), np.nan)
+
+
+class ResampledMI:
+    """:func:`batched_mi` of resamples of fixed trials, given as index arrays (no gather, no sort).
+
+    ``ResampledMI(x, y, method)(idx)`` equals ``batched_mi(x[idx], y[idx], method=method)``
+    for ``idx`` (batch, m) of trial indices (with repeats, as a bootstrap draws them, or
+    without, as a jackknife deletes), to rounding: the statistic of a resample depends only
+    on how many times it holds each trial, ``w = bincount(idx)``, so each resample is one
+    ``bincount`` and weighted sums over the ``n`` trials.
+
+    Ranks are carried through the resamples exactly. A resample's average rank of a value
+    is the weight of the values below it plus half its own run's weight plus 1/2 (``C +
+    (W + 1)/2``: the mean of the ranks ``C + 1 .. C + W`` of its ``W`` copies), and the
+    order of the values is the original sample's: so the ranks come from a cumulative sum
+    of the weights along the original sort order, the same half-integers that
+    ``scipy.stats.rankdata(method="average")`` of the resample gives, hence the same
+    normal scores ``Phi^-1(rank / (m + 1))`` to the bit. (The bootstrap of the *ranks* is
+    not this: resampled ranks keep the full sample's spacing, ``m / n`` of a resample's
+    own; only the cumulative weights give the resample's ranks.) Equal values in the data
+    form one run (the fast path applies when a column has none). Only the sums of the
+    scores' products are taken in another order than ``batched_mi`` takes them.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, method: str = "gaussian_copula"):
+        check_choice(method, "method", ("gaussian", "gaussian_copula"))
+        z = np.concatenate([np.asarray(x, np.float64).reshape(len(x), -1),
+                            np.asarray(y, np.float64).reshape(len(y), -1)], axis=1)
+        self.n, self.d = z.shape
+        self.dx = np.asarray(x).reshape(len(x), -1).shape[1]
+        self.method = method
+        self.z = z
+        self._tables: dict = {}
+        # per column: its sort order, each sorted position's run of equal values [first, stop)
+        # (None without ties), and where the first column's order finds the column's values
+        self.columns = []
+        if method == "gaussian_copula":
+            for c in range(self.d):
+                order = np.argsort(z[:, c], kind="stable")
+                inv = np.empty(self.n, dtype=np.intp)
+                inv[order] = np.arange(self.n)
+                pos = None if c == 0 else inv[self.columns[0][0]]
+                s = z[order, c]
+                new = np.r_[True, s[1:] != s[:-1]]
+                if new.all():
+                    self.columns.append((order, None, None, pos))
+                    continue
+                first = np.flatnonzero(new)
+                run = np.cumsum(new) - 1
+                last = np.r_[first[1:], self.n] - 1
+                self.columns.append((order, first[run], last[run] + 1, pos))
+
+    def weights(self, idx: np.ndarray) -> np.ndarray:
+        """Trial counts (batch, n) of the resamples ``idx`` (batch, m)."""
+        rows = idx.shape[0]
+        flat = (idx + (np.arange(rows, dtype=np.intp) * self.n)[:, None]).reshape(-1)
+        return np.bincount(flat, minlength=rows * self.n).reshape(rows, self.n)
+
+    def _scores(self, m: int) -> np.ndarray:
+        """``ndtri((j / 2) / (m + 1))`` for ``j = 0 .. 2m + 1``: the normal score of every
+        possible average rank ``j / 2`` in a resample of ``m`` (the same floating-point
+        operations as ``ndtri(rank / (m + 1))``, so the same values)."""
+        table = self._tables.get(m)
+        if table is None:
+            from scipy.special import ndtri
+
+            with np.errstate(divide="ignore"):
+                table = ndtri((np.arange(2 * m + 2) / 2.0) / (m + 1))
+            if len(self._tables) > 1:  # the bootstrap's and the jackknife's sizes
+                self._tables.pop(next(iter(self._tables)))
+            self._tables[m] = table
+        return table
+
+    def __call__(self, idx) -> np.ndarray:
+        idx = np.asarray(idx)
+        lead, m = idx.shape[:-1], idx.shape[-1]
+        flat = idx.reshape(-1, m)
+        if flat.shape[0] > 1 and flat.strides[0] == 0:  # one resample broadcast to many rows
+            return np.broadcast_to(self(flat[:1])[0], lead).copy()
+        step = max(1, _CACHE_ELEMENTS // self.n)  # rows per pass: the work arrays stay in cache
+        out = np.concatenate([self._batch(flat[s:s + step], m) for s in range(0, flat.shape[0], step)])
+        return out.reshape(lead)
+
+    def _batch(self, idx: np.ndarray, m: int) -> np.ndarray:
+        counts = self.weights(idx)
+        if self.method == "gaussian_copula":
+            table = self._scores(m)
+            ref = self.columns[0][0]
+            w = counts[:, ref].astype(np.float64)  # in the first column's sort order
+            z = np.empty(w.shape + (self.d,))
+            for c, (order, first, stop, pos) in enumerate(self.columns):
+                ws = counts[:, order]
+                cum = np.cumsum(ws, axis=1)
+                if first is None:  # no ties in the data: a run is one value with its copies
+                    twice = 2 * cum - ws + 1  # twice the average rank C + (W + 1)/2
+                else:
+                    ext = np.concatenate([np.zeros((ws.shape[0], 1), ws.dtype), cum], axis=1)
+                    twice = ext[:, first] + ext[:, stop] + 1
+                scores = table[twice]
+                z[..., c] = scores if pos is None else scores[:, pos]
+        else:
+            w = counts.astype(np.float64)
+            z = np.broadcast_to(self.z, w.shape + (self.d,))
+        mean = np.einsum("bn,bni->bi", w, z) / m
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.d == 2:
+                z0 = z[..., 0] - mean[:, :1]
+                z1 = z[..., 1] - mean[:, 1:]
+                wz0 = w * z0
+                cxy = np.einsum("bn,bn->b", wz0, z1)
+                r2 = cxy * cxy / (np.einsum("bn,bn->b", wz0, z0) * np.einsum("bn,bn->b", w * z1, z1))
+                return -0.5 * np.log1p(-np.minimum(r2, 1.0))
+            zc = z - mean[:, None, :]
+            cov = np.einsum("bn,bni,bnj->bij", w, zc, zc)
+            sign, ld = np.linalg.slogdet(cov)
+            sx, ldx = np.linalg.slogdet(cov[:, :self.dx, :self.dx])
+            sy, ldy = np.linalg.slogdet(cov[:, self.dx:, self.dx:])
+            out = 0.5 * (ldx + ldy - ld)
+        return np.where((sign > 0) & (sx > 0) & (sy > 0), np.maximum(out, 0.0), np.nan)
+
+
+_CACHE_ELEMENTS = 1 << 17  # ~1 MB of float64 per work array of ResampledMI
 
 
 # ----------------------------------------------------------------------------- KSG

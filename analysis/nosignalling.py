@@ -218,8 +218,16 @@ def no_signalling_test(
                    "tabulated p-value, floored at 0.001 and capped at 0.25")
         else:
             m = check_positive_int(n_resamples, "n_resamples")
-            res = anderson_ksamp(samples, variant="midrank",
-                                 method=PermutationMethod(n_resamples=m, rng=check_rng(rng)))
+            gen = check_rng(rng)
+            if math.comb(values.size, samples[0].size) <= m:  # scipy enumerates every split: exact test
+                res = anderson_ksamp(samples, variant="midrank", method=PermutationMethod(n_resamples=m, rng=gen))
+            else:
+                import warnings
+
+                with warnings.catch_warnings():  # only the statistic is used: the p-value is below
+                    warnings.filterwarnings("ignore", message="p-value (capped|floored)", category=UserWarning)
+                    res = anderson_ksamp(samples, variant="midrank")
+                res = _AndersonPermutation(float(res.statistic), _anderson_permutation_pvalue(samples, m, gen))
             how = (f"Anderson-Darling k-sample (midrank) on local values by remote setting; permutation "
                    f"p-value over remote-setting labels, {m} resamples")
         statistic, pvalue = float(res.statistic), float(res.pvalue)
@@ -248,6 +256,65 @@ def no_signalling_test(
                 f"P(+1|remote 0) with Agresti-Caffo CI and TOST (statsmodels tost_proportions_2indep) "
                 f"against +/-{margin:g}"),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _AndersonPermutation:
+    statistic: float
+    pvalue: float
+
+
+def _anderson_permutation_pvalue(samples, n_resamples: int, rng: np.random.Generator) -> float:
+    """The p-value of ``anderson_ksamp(samples, variant="midrank", method=PermutationMethod(n_resamples,
+    rng=rng))`` for two samples, without sorting each resample.
+
+    scipy's ``permutation_test`` draws ``rng.permutation(N)`` per resample, puts the first
+    ``n_0`` of the permuted pooled values in sample 0, and recomputes Scholz and Stephens'
+    ``A2akN`` (their equation 7), which sorts both samples. The pooled values, their
+    distinct values ``Z*`` and the pooled counts do not change under a permutation: only
+    each sample's count ``f_ij`` of each distinct value does, and the sample's midrank
+    count below ``Z*_j`` is ``cumsum(f_i)_j - f_ij / 2``. So each resample is a
+    ``bincount`` of sample 0's distinct-value codes (sample 1 has the rest) and a
+    cumulative sum; the same permutations in the same order, and the same formula term by
+    term, give scipy's null distribution and p-value (``(b + 1)/(m + 1)`` with its tie
+    tolerance). Resamples are drawn in batches, so memory stays bounded (scipy holds all
+    ``m x N`` indices at once: 9.6 GB for 1999 resamples of 600 000 trials).
+    """
+    pooled = np.concatenate([np.asarray(s, dtype=np.float64) for s in samples])
+    n_obs = np.array([s.size for s in samples])
+    N = pooled.size
+    n0 = int(n_obs[0])
+    Z = np.sort(pooled)
+    Zstar, codes = np.unique(pooled, return_inverse=True)
+    codes = codes.reshape(-1)
+    J = Zstar.size
+    left = Z.searchsorted(Zstar, "left")
+    lj = 1.0 if N == J else Z.searchsorted(Zstar, "right") - left
+    Bj = left + lj / 2.0
+    total = np.bincount(codes, minlength=J)
+    denom = Bj * (N - Bj) - N * lj / 4.0
+
+    def a2akn(f0):  # f0: (rows, J) counts of sample 0; scipy's arithmetic, term by term
+        out = np.zeros(f0.shape[0])
+        for i, f in enumerate((f0, total[None, :] - f0)):
+            mij = np.cumsum(f, axis=1).astype(float)
+            mij -= f / 2.0
+            inner = lj / float(N) * (N * mij - Bj * n_obs[i]) ** 2 / denom
+            out += inner.sum(axis=1) / n_obs[i]
+        return out * ((N - 1.0) / N)
+
+    observed = float(a2akn(np.bincount(codes[:n0], minlength=J)[None, :])[0])
+    step = max(1, (1 << 17) // max(N, J))  # rows per pass: the work arrays stay in cache
+    null = np.empty(n_resamples)
+    for s in range(0, n_resamples, step):
+        rows = min(step, n_resamples - s)
+        first = np.stack([rng.permutation(N)[:n0] for _ in range(rows)])
+        flat = (codes[first] + (np.arange(rows) * J)[:, None]).reshape(-1)
+        null[s:s + rows] = a2akn(np.bincount(flat, minlength=rows * J).reshape(rows, J))
+    # scipy.stats.permutation_test, alternative "greater", random (not exact) permutations
+    gamma = abs(np.finfo(np.float64).eps * 100 * observed)  # its relative tolerance for ties
+    b = int(np.count_nonzero(null >= observed - gamma))
+    return (b + 1) / (n_resamples + 1)
 
 
 # ----------------------------------------------------------------------------- drift

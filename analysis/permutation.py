@@ -105,6 +105,7 @@ n_samples)``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -903,22 +904,60 @@ def _column_order(z: np.ndarray, c: int) -> np.ndarray:
     return np.lexsort((key, z[:, c]))
 
 
-def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int) -> tuple:
-    """Gaussian-copula MI of group 1 (mask) and group 2 (~mask), ranks taken within each group."""
+def _column_orders(z: np.ndarray) -> list:
+    """:func:`_column_order` of every column with its inverse ``(order, inv)``: ``v[order][inv] == v``."""
+    out = []
+    for c in range(z.shape[1]):
+        order = _column_order(z, c)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        out.append((order, inv))
+    return out
+
+
+def _group_ranks(z: np.ndarray, masks: np.ndarray, orders=None) -> list:
+    """Per column: each trial's place (batch, n), in trial order, in the table of within-group
+    ranks ``[group 1's ranks 1..n1, group 2's ranks 1..n2]``: ``r1 - 1`` for a trial of group
+    1, ``n1 + r2 - 1`` for one of group 2 (``r1``, ``r2`` cumulative counts of each group along
+    the column's fixed sort order, int32), put back in trial order by a gather (cheaper than
+    a scatter).
+
+    Computed once per batch and shared by the copula and the binned statistic (each looks
+    its per-rank values up in a table laid out the same way); ``orders``
+    (:func:`_column_orders`) are computed once per test.
+    """
+    n = masks.shape[1]
+    n1 = np.count_nonzero(masks[0])
+    counts = np.arange(n1, n + n1, dtype=np.int32)  # n1 + (position + 1) - 1
+    out = []
+    for order, inv in (orders if orders is not None else _column_orders(z)):
+        ms = masks[:, order]
+        r1 = np.cumsum(ms.view(np.int8), axis=1, dtype=np.int32)
+        # group 1: r1 - 1; group 2: n1 + r2 - 1 with r2 = position + 1 - r1
+        out.append(np.where(ms, r1 - 1, counts - r1)[:, inv])
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _group_scores(n1: int, n2: int) -> tuple:
+    """The normal scores of ranks within each group, one table ``[q1, q2]``, and ``q_g @ q_g``."""
     from scipy.special import ndtri
 
     q1 = ndtri(np.arange(1, n1 + 1) / (n1 + 1))
     q2 = ndtri(np.arange(1, n2 + 1) / (n2 + 1))
-    s1, s2 = float(q1 @ q1), float(q2 @ q2)
+    qq = np.concatenate([q1, q2, [0.0]])  # one table: group 1's scores, then group 2's
+    qq.setflags(write=False)
+    return qq, float(q1 @ q1), float(q2 @ q2)
+
+
+def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int, ranks=None) -> tuple:
+    """Gaussian-copula MI of group 1 (mask) and group 2 (~mask), ranks taken within each group."""
+    qq, s1, s2 = _group_scores(n1, n2)
     batch, n = masks.shape
     scores = np.empty((batch, n, z.shape[1]))
-    for c in range(z.shape[1]):
-        order = _column_order(z, c)
-        ms = masks[:, order]
-        r1 = np.cumsum(ms, axis=1)
-        r2 = np.cumsum(~ms, axis=1)
-        sc = np.where(ms, q1[np.maximum(r1 - 1, 0)], q2[np.maximum(r2 - 1, 0)])
-        scores[:, order, c] = sc
+    for c, pos in enumerate(ranks if ranks is not None else _group_ranks(z, masks)):
+        # q1[r1 - 1] where the trial is in group 1, else q2[r2 - 1] (one gather from qq)
+        scores[:, :, c] = qq[pos]
     if z.shape[1] == 2:
         prod = scores[:, :, 0] * scores[:, :, 1]
         r_a = np.where(masks, prod, 0.0).sum(axis=1) / s1
@@ -932,44 +971,44 @@ def _group_copula_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int
     return _mi_from_cov(r_a, dx), _mi_from_cov(r_b, dx)
 
 
-def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int) -> tuple:
+def _group_binned_mi(z: np.ndarray, masks: np.ndarray, dx: int, n1: int, n2: int, ranks=None) -> tuple:
     """Binned rank MI of group 1 (mask) and group 2 (~mask), ranks and grid taken within each group.
 
     The grid of each group is :func:`corrlab.analysis.mi.rank_codes`'s for that group's size
     (``omnibus_bins(n_g)`` cells per side); ranks are cumulative counts along each column's
-    fixed sort order (ties broken by a fixed random key per column).
+    fixed sort order (ties broken by a fixed random key per column). A trial's cell in the
+    joint table of both groups (group 1's ``kx1 x ky1`` cells, then group 2's) is a sum over
+    the columns of a per-rank term: the column's bin ``floor(b (r - 1/2) / n_g)`` times its
+    place value in the mixed radix, plus group 2's offset; each column's terms are one
+    table, looked up at the rank positions of :func:`_group_ranks`.
     """
     from corrlab.analysis.mi import _column_bins
 
     batch, n = masks.shape
-    sides = ((0, dx), (dx, z.shape[1]))
-    side_codes = {1: [np.zeros((batch, n), dtype=np.intp) for _ in sides],
-                  2: [np.zeros((batch, n), dtype=np.intp) for _ in sides]}
-    side_cells = {1: [], 2: []}
+    ranks = ranks if ranks is not None else _group_ranks(z, masks)
+    d = z.shape[1]
+    sides = ((0, dx), (dx, d))
+    cells = {}
+    terms = []  # per group: the per-rank term of every column
     for g, size in ((1, n1), (2, n2)):
-        cells = omnibus_bins(size)
-        for lo, hi in sides:
-            side_cells[g].append(_column_bins(cells, hi - lo) ** (hi - lo))
-    for si, (lo, hi) in enumerate(sides):
-        d = hi - lo
-        b1, b2 = _column_bins(omnibus_bins(n1), d), _column_bins(omnibus_bins(n2), d)
-        for c in range(lo, hi):
-            order = _column_order(z, c)
-            ms = masks[:, order]
-            r1 = np.cumsum(ms, axis=1)
-            r2 = np.cumsum(~ms, axis=1)
-            k1 = np.minimum((b1 * (2 * r1 - 1)) // (2 * n1), b1 - 1)  # floor(b (r - 1/2) / n)
-            k2 = np.minimum((b2 * (2 * r2 - 1)) // (2 * n2), b2 - 1)
-            col1 = np.empty((batch, n), dtype=np.intp)
-            col2 = np.empty((batch, n), dtype=np.intp)
-            col1[:, order] = k1
-            col2[:, order] = k2
-            side_codes[1][si] = side_codes[1][si] * b1 + col1
-            side_codes[2][si] = side_codes[2][si] * b2 + col2
-    (kx1, ky1), (kx2, ky2) = side_cells[1], side_cells[2]
+        bins = [_column_bins(omnibus_bins(size), hi - lo) for lo, hi in sides]
+        kx, ky = (b ** (hi - lo) for b, (lo, hi) in zip(bins, sides))
+        cells[g] = (kx, ky)
+        r = np.arange(1, size + 1, dtype=np.int64)
+        per = []
+        for si, (lo, hi) in enumerate(sides):
+            b = bins[si]
+            k = np.minimum((b * (2 * r - 1)) // (2 * size), b - 1)  # floor(b (r - 1/2) / n)
+            for c in range(lo, hi):
+                per.append(k * b ** (hi - 1 - c) * (ky if si == 0 else 1))
+        terms.append(per)
+    (kx1, ky1), (kx2, ky2) = cells[1], cells[2]
     c1, c2 = kx1 * ky1, kx2 * ky2
-    joint = np.where(masks, side_codes[1][0] * ky1 + side_codes[1][1], c1 + side_codes[2][0] * ky2 + side_codes[2][1])
-    joint += (np.arange(batch, dtype=np.intp) * (c1 + c2))[:, None]
+    terms[1][0] = terms[1][0] + c1  # group 2's cells come after group 1's
+    joint = (np.arange(batch, dtype=np.intp) * (c1 + c2))[:, None]
+    for c, pos in enumerate(ranks):
+        table = np.concatenate([terms[0][c], terms[1][c], [0]]).astype(np.intp)
+        joint = joint + table[pos]
     counts = np.bincount(joint.reshape(-1), minlength=batch * (c1 + c2)).reshape(batch, c1 + c2)
     return (_binned_mi_from_counts(counts[:, :c1].reshape(batch, kx1, ky1)),
             _binned_mi_from_counts(counts[:, c1:].reshape(batch, kx2, ky2)))
@@ -1123,24 +1162,31 @@ def label_permutation_test(
         else:
             estimator = "difference of " + describe_estimator(stat, k)
 
-        def both(masks):
+        orders = _column_orders(z) if stat != "gaussian" else None
+
+        def both(masks, ranks):
             if stat == "gaussian":
                 return _group_gaussian_mi(z, masks, dx), _group_gaussian_mi(z, ~masks, dx)
-            return _group_copula_mi(z, masks, dx, n1, n2)
+            return _group_copula_mi(z, masks, dx, n1, n2, ranks)
 
-        e1, e2 = both(member[None, :])
+        def ranks_of(masks):
+            return None if stat == "gaussian" else _group_ranks(z, masks, orders)
+
+        ranks = ranks_of(member[None, :])
+        e1, e2 = both(member[None, :], ranks)
         est = (float(e1[0]), float(e2[0]))
         if stat == _OMNIBUS:
-            f1, f2 = _group_binned_mi(z, member[None, :], dx, n1, n2)
+            f1, f2 = _group_binned_mi(z, member[None, :], dx, n1, n2, ranks)
             observed_b = float(f1[0] - f2[0])
         step = _batch_size(batch, n * (z.shape[1] + (8 if stat == _OMNIBUS else 2)))
         null_parts, null_b_parts = [], []
         for s in range(0, n_resamples, step):
             masks = _within_block_label_permutations(member, codes, min(step, n_resamples - s), gen)
-            a, b = both(masks)
+            ranks = ranks_of(masks)
+            a, b = both(masks, ranks)
             null_parts.append(a - b)
             if stat == _OMNIBUS:
-                a, b = _group_binned_mi(z, masks, dx, n1, n2)
+                a, b = _group_binned_mi(z, masks, dx, n1, n2, ranks)
                 null_b_parts.append(a - b)
         null = np.concatenate(null_parts)
         if stat == _OMNIBUS:
