@@ -61,10 +61,12 @@ def simulate():
 @click.option("--max-sector-dim", type=int, default=12_000, show_default=True, metavar="ROWS",
               help="largest symmetry block of the dephased partial transpose to diagonalise "
                    "(N = 1000 at tau = pi/4 needs 9312: minutes and ~1 GB)")
-@click.option("--negativity-method", type=click.Choice(["auto", "sector", "hp", "banded"]), default="auto",
-              show_default=True,
+@click.option("--negativity-method", type=click.Choice(["auto", "sector", "hp", "hp-cat", "banded", "bracket"]),
+              default="auto", show_default=True,
               help="dephased log negativity: auto picks per regime; sector (exact, N^3), hp (Gaussian regime, tau "
-                   "~ g/2N), banded (rigorous bracket at tau = pi/4, N even); JSON: log_negativity_method and bracket")
+                   "~ g/2N), hp-cat (1 bit + hp near tau = pi/4, N even), banded (rigorous bracket at tau = pi/4, "
+                   "N even), bracket (rigorous 0 <= E_N <= E_N pure, no value); JSON: log_negativity_method and "
+                   "bracket")
 @click.option("--json", "json_file", metavar="FILE", help="write the results as JSON to FILE ('-': stdout)")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="plot entropy and log negativity against time to FILE.png")
@@ -194,11 +196,13 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
 
     pts = list(zip(result.times, result.points))
     neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts
-                   if p.gamma_t and p.log_negativity_method != "hp"}  # hp uses no S^z window
+                   if p.gamma_t and p.log_negativity_method not in ("hp", "hp-cat", "bracket")}  # no S^z window
     methods = sorted({p.log_negativity_method for _, p in pts if p.gamma_t})
     if methods:
         brackets = [(p.log_negativity_lower_bits, p.log_negativity_upper_bits) for _, p in pts if p.gamma_t]
         width = max(hi - lo for lo, hi in brackets)
+        if "bracket" in methods:
+            notes.append("bracket: no method reaches these points, E_N deph. shows lower..upper (rigorous)")
         kinds = sorted({p.log_negativity_bound_kind for _, p in pts if p.gamma_t})
         notes.append(f"E_N deph. by {', '.join(methods)} (bracket width <= {width:.1e} bits, {'/'.join(kinds)})")
     if len(neg_windows) == 1:
@@ -212,7 +216,8 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
     for t, p in rows:
         cells = [f"{t:.6g}", f"{p.entropy_bits:.6f}", f"{p.entropy_error_bound_bits:.0e}", f"{p.log_negativity_pure_bits:.6f}"]
         if dephased:
-            cells.append(f"{p.log_negativity_bits:.6f}")
+            cells.append(f"{p.log_negativity_lower_bits:.3f}..{p.log_negativity_upper_bits:.3f}"
+                         if p.log_negativity_method == "bracket" else f"{p.log_negativity_bits:.6f}")
         cells += [window_cell(p.window), f"{p.omitted_weight:.0e}"]
         table.add_row(*cells)
     table.caption = "; ".join(notes)
