@@ -324,3 +324,28 @@ def test_cli_json_gains_method_and_bracket():
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "20", "--tau", "pi/4", "--json", "-"])
     p = json.loads(res.output)["points"][0]
     assert p["log_negativity_method"] is None and p["log_negativity_lower_bits"] is None
+
+
+def test_cli_crevasse_dephased_writes_the_figure_and_its_numbers(tmp_path):
+    """N = 10^4: curves, map corners and the cat point against the Gaussian limit and the banded value."""
+    from corrlab.daq.cli.simulate import simulate
+
+    png, js = tmp_path / "c.png", tmp_path / "c.json"
+    res = CliRunner().invoke(simulate, ["crevasse-dephased", str(png), "--n", "10000", "--gamma-t-n", "0.5",
+                                        "--cat-gamma-t", "0.05", "--g-max", "2", "--g-steps", "2",
+                                        "--map-steps", "2", "2", "--map-gamma-t-n-max", "1.2", "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    assert png.stat().st_size > 20_000
+    d = json.loads(js.read_text())
+    assert d["g"] == [0.0, 2.0] and d["map_gamma_t_n"] == [0.0, 1.2]
+    pure, half = d["curves"]["0"], d["curves"]["0.5"]
+    assert pure[1]["method"] == "pure" and abs(pure[1]["value"] - 1 - math.asinh(2) / math.log(2)) < 2e-3
+    assert half[1]["method"] == "hp-cat"
+    assert abs(half[1]["value"] - 1 - D.gaussian_limit_log_negativity_bits(2.0, 0.5)) < 2e-3
+    assert abs(half[0]["value"] - 1.0) < 1e-6  # g = 0: the cat's bit alone
+    dead = d["map"][1][1]  # g = 2, Gamma t N = 1.2 > |g|/2: the Gaussian part is gone
+    assert dead["method"] == "hp-cat" and abs(dead["value"] - 1.0) < 1e-3
+    cat = d["cat"][0]
+    # banded at N = 10^4 (benchmarks/README.md: [0.9987147, 0.9987179]; the sector method at N = 2000: 0.9987043)
+    assert cat["method"] == "banded" and cat["lower"] <= cat["value"] <= cat["upper"]
+    assert cat["upper"] - cat["lower"] < 5e-6 and 0.99870 < cat["value"] < 0.99873
