@@ -349,3 +349,21 @@ def test_cli_crevasse_dephased_writes_the_figure_and_its_numbers(tmp_path):
     # banded at N = 10^4 (benchmarks/README.md: [0.9987147, 0.9987179]; the sector method at N = 2000: 0.9987043)
     assert cat["method"] == "banded" and cat["lower"] <= cat["value"] <= cat["upper"]
     assert cat["upper"] - cat["lower"] < 5e-6 and 0.99870 < cat["value"] < 0.99873
+
+
+def test_cli_scan_with_dephasing_across_the_crevasse(tmp_path):
+    """--scan near pi/4 at N = 10^4: hp-cat at every point, even in g, on 1 + the Gaussian limit; a plot."""
+    from corrlab.daq.cli.simulate import simulate
+
+    n, png = 10_000, tmp_path / "s.png"
+    t0, t1 = math.pi / 4 - 1 / (2 * n), math.pi / 4 + 1 / (2 * n)  # g = -1 .. 1
+    res = CliRunner().invoke(simulate, ["ensembles", "--n", str(n), "--scan", f"{t0!r}:{t1!r}:3",
+                                        "--dephasing", str(0.05 / n), "--json", "-", "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    pts = json.loads(res.output[res.output.index("{"):])["points"]
+    assert [p["log_negativity_method"] for p in pts] == ["hp-cat"] * 3
+    gauss = 1 + D.gaussian_limit_log_negativity_bits(1.0, 0.05)
+    assert abs(pts[0]["log_negativity_bits"] - pts[2]["log_negativity_bits"]) < 1e-7
+    assert abs(pts[2]["log_negativity_bits"] - gauss) < 1e-4  # -0.206/N (benchmarks/README.md)
+    assert abs(pts[1]["log_negativity_bits"] - 1.0) < 1e-9
+    assert png.stat().st_size > 10_000

@@ -184,6 +184,13 @@ def plot_scan(scan: EnsembleScan, path, *, dpi: int = 150) -> str:
         lab = ("log negativity, Gamma t = " + f"{scan.dephasing:g}") if scan.dephasing is not None else \
             f"log negativity, Gamma/{'J' if scan.convention == 'bec' else 'chi'} = {scan.dephasing_rate:g}"
         ax.plot(t, [p.log_negativity_bits for p in pts], color="C3", lw=1.1, label=lab, **style)
+        lo = np.array([np.nan if p.log_negativity_lower_bits is None else p.log_negativity_lower_bits for p in pts])
+        hi = np.array([np.nan if p.log_negativity_upper_bits is None else p.log_negativity_upper_bits for p in pts])
+        if np.any(np.isfinite(lo)):
+            # every dephased point has a bracket; where no method reaches ("bracket") it is all there is
+            ax.fill_between(t, lo, hi, color="C3", alpha=0.15, lw=0,
+                            label="its bracket (" + ", ".join(sorted({p.log_negativity_method for p in pts
+                                                                      if p.log_negativity_method})) + ")")
     bound = binomial_entropy_bits(scan.n)
     ax.axhline(bound, color="0.4", lw=0.8, ls="--", label="H(Binomial(N, 1/2))")
     ymax = bound * 1.15 + 0.5
