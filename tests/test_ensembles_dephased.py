@@ -301,6 +301,11 @@ def test_hp_cat_refuses_odd_n_and_small_n():
         D.hp_cat_log_negativity(1001, math.pi / 4, 1e-4)
     with pytest.raises(PlanError, match="N > 48"):
         D.hp_cat_log_negativity(40, math.pi / 4, 1e-3)
+    # far from pi/4 a truncated basis "converged" to 1 bit at N = 100, tau = 0.3 (brute force at N = 60: 1.83)
+    with pytest.raises(PlanError, match="hp-cat method covers"):
+        D.hp_cat_log_negativity(100, 0.3, 0.05)
+    with pytest.raises(PlanError, match="hp method covers"):
+        D.hp_log_negativity(100, 0.3, 0.05)
 
 
 def test_auto_picks_hp_cat_near_the_cat_time():

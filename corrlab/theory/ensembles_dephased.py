@@ -199,6 +199,10 @@ def hp_log_negativity(n: int, tau: float, gamma_t_bec: float, *, tol: float = 1e
     last value tried; ``detail`` says whether it met ``tol``.
     """
     tau_r = reduced_tau(n, tau)
+    if abs(2 * n * tau_r) > HP_MAX_G and n > max(nmax_steps) - HP_STEP:
+        # far from the coherent states a truncated basis can "converge" to a wrong value (aliased phases)
+        raise PlanError(f"the hp method covers |g| = 2N|tau| <= {HP_MAX_G:g} (tau reduced mod the period) unless its "
+                        f"basis is complete (N <= {max(nmax_steps) - HP_STEP}); here g = {2 * n * tau_r:.3g}")
     prev, est, used, val = None, math.inf, None, None
     for nm in nmax_steps:
         if nm - HP_STEP >= n:  # the basis is complete: exact
@@ -255,6 +259,9 @@ def hp_cat_log_negativity(n: int, tau: float, gamma_t_bec: float, *, tol: float 
     d = quarter_offset(n, tau)
     if d is None:
         raise PlanError("the hp-cat method covers tau near pi/4 (mod pi/2) with an even N only")
+    if abs(2 * n * d) > HP_MAX_G:
+        raise PlanError(f"the hp-cat method covers |g| = 2N|tau - pi/4| <= {HP_MAX_G:g} (mod pi/2); here g = "
+                        f"{2 * n * d:.3g}")
     steps = tuple(s for s in HP_NMAX_STEPS if 2 * s < n)
     if not steps:
         raise PlanError(f"the hp-cat method needs N > {2 * HP_NMAX_STEPS[0]} (the x-Dicke basis must stay below "
