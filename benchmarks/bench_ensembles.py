@@ -373,6 +373,24 @@ def section_dephased(big_ns, with_sector_2000, report):
     print(f"    Gaussian closed form: {gauss:.10f} bits; hp - Gaussian = {v['value_bits'] - gauss:.2e} bits "
           f"(the 1/N correction: tests fit slope -1 and N x difference = {(gauss - v['value_bits']) * n:.3f})")
     out["gaussian"] = {"n": n, "hp": r, "closed_form_bits": gauss}
+    # near the cat time: hp-cat (1 bit + hp at delta = tau - pi/4), g = 1, Gamma t N = 0.05
+    print("\n[6] near the cat time: tau = pi/4 + 1/(2N) (g = 1), Gamma t N = 0.05, auto method")
+    out["hp_cat"] = []
+    for n in (10_000, 1_000_000):
+        r = run(job_dephased, n, math.pi / 4 + 1 / (2 * n), 0.05 / n, "auto")
+        v = r["value"]
+        print(f"    N = {n:>9,}: {v['method']} {r['seconds']:.1f} s, peak +{r['rss_peak_increase_mb']:.0f} MB; E_N = "
+              f"{v['value_bits']:.10f} bits (estimated error {v['upper_bits'] - v['value_bits']:.1e}); 1 + Gaussian "
+              f"closed form {1 + gauss:.10f}: difference {v['value_bits'] - 1 - gauss:.2e} (x N = "
+              f"{(v['value_bits'] - 1 - gauss) * n:.3f})")
+        out["hp_cat"].append({"n": n, **r})
+    # where no method reaches: the rigorous bracket
+    n = 10_000
+    r = run(job_dephased, n, 0.3, 0.05, "auto")
+    v = r["value"]
+    print(f"\n[7] N = 10^4, tau = 0.3, Gamma t = 0.05 (no method reaches): {v['method']} {r['seconds']:.1f} s; "
+          f"0 <= E_N <= {v['upper_bits']:.6f} bits ({v['bound_kind']})")
+    out["bracket"] = {"n": n, "tau": 0.3, **r}
     report["dephased"] = out
 
 

@@ -248,11 +248,72 @@ def test_auto_method_per_regime():
     assert big.log_negativity_error_bound_bits < 5e-6
 
 
-def test_auto_refuses_what_no_method_reaches():
+def test_auto_gives_a_rigorous_bracket_where_no_method_reaches():
+    """tau = 0.3 at N = 10^4 with Gamma t = 0.05: no value, 0 <= E_N <= E_N(pure), labelled."""
+    p = E.ensemble_point(10_000, 0.3, dephasing=0.05)
+    assert p.log_negativity_method == "bracket" and p.log_negativity_bound_kind == "rigorous"
+    assert math.isnan(p.log_negativity_bits) and p.to_dict()["log_negativity_bits"] is None
+    assert p.log_negativity_lower_bits == 0.0
+    assert abs(p.log_negativity_upper_bits - p.log_negativity_pure_bits) <= p.log_negativity_pure_error_bound_bits + 1e-15
+    assert p.log_negativity_upper_bits > 5  # the pure state is highly entangled there
+
+
+@pytest.mark.parametrize("n, tau, gamma_t", [(12, 0.3, 0.05), (14, 1.0, 0.01), (11, 0.7, 0.2)])
+def test_bracket_contains_brute_force(n, tau, gamma_t):
+    ref = brute_dephased_logneg(n, tau, gamma_t)
+    r = E.dephased_negativity(n, tau, gamma_t, method="bracket")
+    assert r.lower_bits <= ref <= r.upper_bits
+    assert ref < r.upper_bits - 1e-3  # dephasing does lose entanglement: the upper bound is the pure state's
+
+
+# ============================================================================ hp-cat (near pi/4)
+
+
+@pytest.mark.parametrize("n, g, gtn", [(64, 1.0, 0.05), pytest.param(80, 1.0, 0.05, marks=pytest.mark.slow),
+                                         pytest.param(100, -2.0, 0.3, marks=pytest.mark.slow),
+                                         pytest.param(80, 0.0, 0.5, marks=pytest.mark.slow)])
+def test_hp_cat_equals_the_sector_method(n, g, gtn):
+    """tau = pi/4 + g/(2N): 1 bit + hp(delta) equals the exact sector method (measured: 1e-14 at N = 80, g = 1)."""
+    tau = math.pi / 4 + g / (2 * n)
+    r = D.hp_cat_log_negativity(n, tau, gtn / n, tol=1e-7)
+    ex = E.dephased_log_negativity(n, tau, gtn / n, window=12).log_negativity_bits
+    assert abs(r.value_bits - ex) < 1e-6
+    assert r.method == "hp-cat" and r.bound_kind == "estimated"
+    # and on the other side of the period: tau = -pi/4 + delta, and 3 pi/4 + delta
+    for t2 in (-math.pi / 4 + g / (2 * n), 3 * math.pi / 4 + g / (2 * n)):
+        assert abs(D.hp_cat_log_negativity(n, t2, gtn / n, tol=1e-7).value_bits - r.value_bits) < 1e-9
+
+
+@pytest.mark.parametrize("g, gtn", [(1.0, 0.05), pytest.param(-2.0, 0.3, marks=pytest.mark.slow)])
+def test_hp_cat_tends_to_one_bit_plus_the_gaussian_limit_as_one_over_n(g, gtn):
+    ns = np.array([1_000, 10_000, 100_000])
+    gauss = 1.0 + D.gaussian_limit_log_negativity_bits(g, gtn)
+    diffs = [abs(D.hp_cat_log_negativity(int(n), math.pi / 4 + g / (2 * n), gtn / n, tol=1e-8).value_bits - gauss)
+             for n in ns]
+    slope = np.polyfit(np.log(ns), np.log(diffs), 1)[0]
+    assert -1.1 < slope < -0.9, (g, gtn, slope, diffs)
+
+
+def test_hp_cat_refuses_odd_n_and_small_n():
     from corrlab.errors import PlanError
 
-    with pytest.raises(PlanError, match="out of reach"):
-        E.ensemble_point(10_000, 0.3, dephasing=0.05)
+    with pytest.raises(PlanError, match="even N"):
+        D.hp_cat_log_negativity(1001, math.pi / 4, 1e-4)
+    with pytest.raises(PlanError, match="N > 48"):
+        D.hp_cat_log_negativity(40, math.pi / 4, 1e-3)
+    # far from pi/4 a truncated basis "converged" to 1 bit at N = 100, tau = 0.3 (brute force at N = 60: 1.83)
+    with pytest.raises(PlanError, match="hp-cat method covers"):
+        D.hp_cat_log_negativity(100, 0.3, 0.05)
+    with pytest.raises(PlanError, match="hp method covers"):
+        D.hp_log_negativity(100, 0.3, 0.05)
+
+
+def test_auto_picks_hp_cat_near_the_cat_time():
+    n = 10_000
+    p = E.ensemble_point(n, math.pi / 4 - 1.5 / (2 * n), dephasing=0.1 / n)
+    assert p.log_negativity_method == "hp-cat" and p.log_negativity_bound_kind == "estimated"
+    assert abs(p.log_negativity_bits - 1 - D.gaussian_limit_log_negativity_bits(1.5, 0.1)) < 1e-4
+    assert "hp-cat" in p.method
 
 
 def test_cli_json_gains_method_and_bracket():
@@ -268,3 +329,46 @@ def test_cli_json_gains_method_and_bracket():
     res = CliRunner().invoke(simulate, ["ensembles", "--n", "20", "--tau", "pi/4", "--json", "-"])
     p = json.loads(res.output)["points"][0]
     assert p["log_negativity_method"] is None and p["log_negativity_lower_bits"] is None
+
+
+def test_cli_crevasse_dephased_writes_the_figure_and_its_numbers(tmp_path):
+    """N = 10^4: curves, map corners and the cat point against the Gaussian limit and the banded value."""
+    from corrlab.daq.cli.simulate import simulate
+
+    png, js = tmp_path / "c.png", tmp_path / "c.json"
+    res = CliRunner().invoke(simulate, ["crevasse-dephased", str(png), "--n", "10000", "--gamma-t-n", "0.5",
+                                        "--cat-gamma-t", "0.05", "--g-max", "2", "--g-steps", "2",
+                                        "--map-steps", "2", "2", "--map-gamma-t-n-max", "1.2", "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    assert png.stat().st_size > 20_000
+    d = json.loads(js.read_text())
+    assert d["g"] == [0.0, 2.0] and d["map_gamma_t_n"] == [0.0, 1.2]
+    pure, half = d["curves"]["0"], d["curves"]["0.5"]
+    assert pure[1]["method"] == "pure" and abs(pure[1]["value"] - 1 - math.asinh(2) / math.log(2)) < 2e-3
+    assert half[1]["method"] == "hp-cat"
+    assert abs(half[1]["value"] - 1 - D.gaussian_limit_log_negativity_bits(2.0, 0.5)) < 2e-3
+    assert abs(half[0]["value"] - 1.0) < 1e-6  # g = 0: the cat's bit alone
+    dead = d["map"][1][1]  # g = 2, Gamma t N = 1.2 > |g|/2: the Gaussian part is gone
+    assert dead["method"] == "hp-cat" and abs(dead["value"] - 1.0) < 1e-3
+    cat = d["cat"][0]
+    # banded at N = 10^4 (benchmarks/README.md: [0.9987147, 0.9987179]; the sector method at N = 2000: 0.9987043)
+    assert cat["method"] == "banded" and cat["lower"] <= cat["value"] <= cat["upper"]
+    assert cat["upper"] - cat["lower"] < 5e-6 and 0.99870 < cat["value"] < 0.99873
+
+
+def test_cli_scan_with_dephasing_across_the_crevasse(tmp_path):
+    """--scan near pi/4 at N = 10^4: hp-cat at every point, even in g, on 1 + the Gaussian limit; a plot."""
+    from corrlab.daq.cli.simulate import simulate
+
+    n, png = 10_000, tmp_path / "s.png"
+    t0, t1 = math.pi / 4 - 1 / (2 * n), math.pi / 4 + 1 / (2 * n)  # g = -1 .. 1
+    res = CliRunner().invoke(simulate, ["ensembles", "--n", str(n), "--scan", f"{t0!r}:{t1!r}:3",
+                                        "--dephasing", str(0.05 / n), "--json", "-", "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    pts = json.loads(res.output[res.output.index("{"):])["points"]
+    assert [p["log_negativity_method"] for p in pts] == ["hp-cat"] * 3
+    gauss = 1 + D.gaussian_limit_log_negativity_bits(1.0, 0.05)
+    assert abs(pts[0]["log_negativity_bits"] - pts[2]["log_negativity_bits"]) < 1e-7
+    assert abs(pts[2]["log_negativity_bits"] - gauss) < 1e-4  # -0.206/N (benchmarks/README.md)
+    assert abs(pts[1]["log_negativity_bits"] - 1.0) < 1e-9
+    assert png.stat().st_size > 10_000

@@ -941,14 +941,19 @@ def dephased_negativity(n: int, tau: float, gamma_t_bec: float, *, method: str =
 
     "auto", in order: the exact sector method when its blocks have at most 3000 rows (seconds);
     "hp" near the coherent states (|g| = 2N|tau| <= 4, Gamma t N <= 2, tau reduced mod pi/2 for
-    even N) when it converges to ``tol``; the sector method up to ``max_sector_dim``; "banded" at
-    tau = pi/4 with N even; the hp value with its (larger) estimated error if it was tried;
-    otherwise a PlanError naming what is out of reach.
+    even N) and "hp-cat" near the cat times tau = pi/4 mod pi/2 (N even, |g| = 2N|tau - pi/4| <= 4,
+    Gamma t N <= 2: one bit plus hp at tau - pi/4), each when it converges to ``tol``; the sector
+    method up to ``max_sector_dim``; "banded" at tau = pi/4 with N even; the hp / hp-cat value with
+    its (larger) estimated error if one was tried; otherwise "bracket": the rigorous bracket
+    0 <= E_N <= E_N(pure state) (dephasing is a local channel and cannot increase E_N), with no
+    value (NaN). ``method`` may also name one of these directly.
     """
     from corrlab.theory.ensembles_dephased import (
         FAST_SECTOR_DIM,
         METHODS,
         DephasedNegativity,
+        hp_cat_log_negativity,
+        hp_cat_regime,
         hp_log_negativity,
         hp_regime,
         is_banded_case,
@@ -969,12 +974,24 @@ def dephased_negativity(n: int, tau: float, gamma_t_bec: float, *, method: str =
         return banded_bounds(n, tau, gamma_t_bec, window=window,
                              schmidt_one_norm=schmidt_one_norm if schmidt_one_norm else math.sqrt(2.0))
 
+    def bracket(why: str):
+        sp = schmidt_spectrum(n, tau, tol=tol)
+        up = sp.log_negativity_bits() + sp.log_negativity_error_bound()
+        detail = (f"bracket: 0 <= E_N <= E_N(pure) = {up:.6f} bits (dephasing is local; rigorous); no method "
+                  f"reaches this point: {why}")
+        return DephasedNegativity(math.nan, 0.0, up, "bracket", "rigorous", detail, sp.window.w,
+                                  sp.window.omitted_weight)
+
     if method == "sector":
         return sector(max_sector_dim)
     if method == "hp":
         return hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
+    if method == "hp-cat":
+        return hp_cat_log_negativity(n, tau, gamma_t_bec, tol=tol)
     if method == "banded":
         return banded()
+    if method == "bracket":
+        return bracket("asked for")
     if gamma_t_bec == 0:
         return sector(max_sector_dim)
     win = choose_window(n, tol * 1e-3, criterion="weight", exact_max_states=61) if window is None else None
@@ -982,22 +999,22 @@ def dephased_negativity(n: int, tau: float, gamma_t_bec: float, *, method: str =
     sector_dim = None if size is None else (size * size + 3) // 4
     if sector_dim is not None and sector_dim <= FAST_SECTOR_DIM:
         return sector(max_sector_dim)
-    hp = None
-    if hp_regime(n, tau, gamma_t_bec):
-        hp = hp_log_negativity(n, tau, gamma_t_bec, tol=tol)
-        if hp.upper_bits - hp.value_bits <= tol:
-            return hp
+    approx = None
+    for regime, compute in ((hp_regime, hp_log_negativity), (hp_cat_regime, hp_cat_log_negativity)):
+        if regime(n, tau, gamma_t_bec):
+            approx = compute(n, tau, gamma_t_bec, tol=tol)
+            if approx.upper_bits - approx.value_bits <= tol:
+                return approx
     if sector_dim is None or sector_dim <= max_sector_dim:
         return sector(max_sector_dim)
     if is_banded_case(n, tau):
         return banded()
-    if hp is not None:
-        return hp
-    raise PlanError(
-        f"dephased log negativity at n={n}, tau={tau:g}, Gamma t={gamma_t_bec:g} (bec) is out of reach: the exact "
-        f"sector method needs blocks of {sector_dim} rows (max_sector_dim={max_sector_dim}); the hp method covers "
-        f"tau within 4/(2N) of a multiple of pi/2 with Gamma t N <= 2, the banded bounds tau = pi/4 with N even"
-    )
+    if approx is not None:
+        return approx
+    return bracket(
+        f"the exact sector method needs blocks of {sector_dim} rows (max_sector_dim={max_sector_dim}); hp covers "
+        f"tau within 4/(2N) of a multiple of pi/2 and hp-cat of pi/4 (N even), both with Gamma t N <= 2; the "
+        f"banded bounds tau = pi/4 exactly (N even)")
 
 
 # ================================================================================ public API
@@ -1037,9 +1054,10 @@ class EnsemblePoint:
     log_negativity_window: float | None = None
     log_negativity_omitted_weight: float | None = None
     method: str = ""
-    # dephased only (None without dephasing): how the dephased E_N was obtained ("sector", "hp", "banded",
-    # see corrlab.theory.ensembles_dephased), its bracket lower <= E_N <= upper, and whether that
-    # bracket is "rigorous" (sector, banded) or "estimated" (hp)
+    # dephased only (None without dephasing): how the dephased E_N was obtained ("sector", "hp", "hp-cat",
+    # "banded", "bracket"; see corrlab.theory.ensembles_dephased), its bracket lower <= E_N <= upper, and whether
+    # that bracket is "rigorous" (sector, banded, bracket) or "estimated" (hp, hp-cat). With "bracket" no
+    # method reaches the point: log_negativity_bits is NaN (JSON null) and only the bracket is given.
     log_negativity_method: str | None = None
     log_negativity_lower_bits: float | None = None
     log_negativity_upper_bits: float | None = None

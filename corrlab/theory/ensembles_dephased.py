@@ -1,7 +1,7 @@
-"""Dephased log negativity of two ensembles beyond the sector method: Gaussian regime and tau = pi/4.
+"""Dephased log negativity of two ensembles beyond the sector method: Gaussian regimes and tau = pi/4.
 
 The sector method (:func:`corrlab.theory.ensembles.dephased_log_negativity`) is exact but grows as
-N^3 (N = 2000 takes half an hour). This module adds three ways to reach the paper's sizes, each
+N^3 (N = 2000 takes half an hour). This module adds four ways to reach the paper's sizes, each
 named in the output (``method``), with what its error bound means (``bound_kind``):
 
 ``"gaussian"`` (closed form, large N, tau = g / (2N), Gamma t of order 1/N)
@@ -34,6 +34,16 @@ named in the output (``method``), with what its error bound means (``bound_kind`
     in the Gaussian regime a few tens of excitations suffice at any N (10^6 included). The
     partial transpose ((n_max + 1)^2 rows) splits in two by the reflection z -> -z. Its error is
     *estimated* (not rigorous) from the change between n_max and n_max - 12.
+
+``"hp-cat"`` (near the cat times tau = pi/4 mod pi/2, N even, Gamma t N of order 1: one bit plus hp)
+    exp(-i (pi/4) m1 m2) = (-1)^(j1 j2) is a controlled-W (W = (-1)^j), diagonal in m, so it
+    commutes with the dephasing and rho(pi/4 + delta) = V rho(delta) V^+. W maps the x-Dicke states
+    below the equator onto those above it, so on states below the equator V acts as a two-qubit
+    cluster state tensored in by local isometries: E_N(pi/4 + delta) = 1 + E_N(delta), the second
+    term by hp (n_max < N/2). Equal to the sector method to 1e-14 at N = 80. Error *estimated* as hp's.
+
+``"bracket"`` (everything else: no method reaches the point)
+    0 <= E_N <= E_N(pure state), rigorous (dephasing is a local channel); no value (NaN, JSON null).
 
 ``"banded"`` (tau = pi/4 mod pi/2, N even, any Gamma t; rigorous lower and upper bounds)
     There psi = sum_p |p> (x) W^{s_p} |c>: the parity p of j = m/2 on ensemble 1 selects ensemble
@@ -78,7 +88,7 @@ import numpy as np
 
 from corrlab.errors import PlanError
 
-METHODS = ("auto", "sector", "hp", "banded")
+METHODS = ("auto", "sector", "hp", "hp-cat", "banded", "bracket")
 HP_MAX_G = 4.0  # the hp method is tried when |g| = 2 N |tau (reduced)| <= this ...
 HP_MAX_GAMMA_T_N = 2.0  # ... and Gamma t N <= this
 HP_NMAX_STEPS = (24, 36, 48, 60, 72)  # excitations kept, tried in turn until converged
@@ -189,6 +199,10 @@ def hp_log_negativity(n: int, tau: float, gamma_t_bec: float, *, tol: float = 1e
     last value tried; ``detail`` says whether it met ``tol``.
     """
     tau_r = reduced_tau(n, tau)
+    if abs(2 * n * tau_r) > HP_MAX_G and n > max(nmax_steps) - HP_STEP:
+        # far from the coherent states a truncated basis can "converge" to a wrong value (aliased phases)
+        raise PlanError(f"the hp method covers |g| = 2N|tau| <= {HP_MAX_G:g} (tau reduced mod the period) unless its "
+                        f"basis is complete (N <= {max(nmax_steps) - HP_STEP}); here g = {2 * n * tau_r:.3g}")
     prev, est, used, val = None, math.inf, None, None
     for nm in nmax_steps:
         if nm - HP_STEP >= n:  # the basis is complete: exact
@@ -212,6 +226,50 @@ def hp_log_negativity(n: int, tau: float, gamma_t_bec: float, *, tol: float = 1e
 def hp_regime(n: int, tau: float, gamma_t_bec: float) -> bool:
     """Near the x-polarised coherent states: |g| = 2N|tau (reduced)| <= 4 and Gamma t N <= 2."""
     return abs(2 * n * reduced_tau(n, tau)) <= HP_MAX_G and gamma_t_bec * n <= HP_MAX_GAMMA_T_N
+
+
+def quarter_offset(n: int, tau: float) -> float | None:
+    """delta = tau - (+-pi/4) for the nearest quarter period when N is even (the cat times), else None."""
+    if n % 2:
+        return None
+    r = reduced_tau(n, tau)  # in (-pi/4, pi/4]
+    return r - math.copysign(math.pi / 4, r) if r != 0 else -math.pi / 4
+
+
+def hp_cat_regime(n: int, tau: float, gamma_t_bec: float) -> bool:
+    """N even, |g| = 2N|tau - (+-pi/4)| <= 4, Gamma t N <= 2, and N large enough that the x-Dicke basis
+    kept (n_max <= 72) stays below the equator (n_max < N/2)."""
+    d = quarter_offset(n, tau)
+    return (d is not None and abs(2 * n * d) <= HP_MAX_G and gamma_t_bec * n <= HP_MAX_GAMMA_T_N
+            and n > 2 * HP_NMAX_STEPS[0])
+
+
+def hp_cat_log_negativity(n: int, tau: float, gamma_t_bec: float, *, tol: float = 1e-6) -> DephasedNegativity:
+    """Dephased E_N (bits) near tau = pi/4 (N even): one bit of cat plus the hp value at delta = tau - pi/4.
+
+    Exact identity: exp(-i (pi/4) m1 m2) = (-1)^(j1 j2) (m = 2j) is the controlled unitary
+    V = sum_s P_s (x) W^s (P_s: parity s of j on ensemble 1, W = (-1)^j on ensemble 2), diagonal in
+    m, so it commutes with the dephasing: rho(pi/4 + delta) = V rho(delta) V^+. W maps the x-Dicke
+    states below the equator (n < N/2) onto those above it, so C^2 (x) K_< -> H, |a, v> -> W^a v is
+    an isometry on each ensemble and, for rho(delta) on K_< (x) K_<, V rho V^+ is the two-qubit cluster
+    state (x) rho(delta) under these local isometries: E_N = 1 + E_N(rho(delta)). The hp method keeps
+    n_max < N/2 x-Dicke states (its Krylov space lies in K_<), so this is exact for the state hp
+    computes; the hp value's error is *estimated* as in :func:`hp_log_negativity`.
+    """
+    d = quarter_offset(n, tau)
+    if d is None:
+        raise PlanError("the hp-cat method covers tau near pi/4 (mod pi/2) with an even N only")
+    if abs(2 * n * d) > HP_MAX_G:
+        raise PlanError(f"the hp-cat method covers |g| = 2N|tau - pi/4| <= {HP_MAX_G:g} (mod pi/2); here g = "
+                        f"{2 * n * d:.3g}")
+    steps = tuple(s for s in HP_NMAX_STEPS if 2 * s < n)
+    if not steps:
+        raise PlanError(f"the hp-cat method needs N > {2 * HP_NMAX_STEPS[0]} (the x-Dicke basis must stay below "
+                        f"the equator); the sector method covers smaller N")
+    hp = hp_log_negativity(n, d, gamma_t_bec, tol=tol, nmax_steps=steps)
+    detail = f"hp-cat: 1 bit (cat at pi/4) + hp at delta = tau - pi/4 = {d:.3e} ({hp.detail})"
+    return DephasedNegativity(1.0 + hp.value_bits, 1.0 + hp.lower_bits, 1.0 + hp.upper_bits, "hp-cat",
+                              "estimated", detail)
 
 
 # ================================================================================ banded (tau = pi/4)

@@ -61,10 +61,12 @@ def simulate():
 @click.option("--max-sector-dim", type=int, default=12_000, show_default=True, metavar="ROWS",
               help="largest symmetry block of the dephased partial transpose to diagonalise "
                    "(N = 1000 at tau = pi/4 needs 9312: minutes and ~1 GB)")
-@click.option("--negativity-method", type=click.Choice(["auto", "sector", "hp", "banded"]), default="auto",
-              show_default=True,
+@click.option("--negativity-method", type=click.Choice(["auto", "sector", "hp", "hp-cat", "banded", "bracket"]),
+              default="auto", show_default=True,
               help="dephased log negativity: auto picks per regime; sector (exact, N^3), hp (Gaussian regime, tau "
-                   "~ g/2N), banded (rigorous bracket at tau = pi/4, N even); JSON: log_negativity_method and bracket")
+                   "~ g/2N), hp-cat (1 bit + hp near tau = pi/4, N even), banded (rigorous bracket at tau = pi/4, "
+                   "N even), bracket (rigorous 0 <= E_N <= E_N pure, no value); JSON: log_negativity_method and "
+                   "bracket")
 @click.option("--json", "json_file", metavar="FILE", help="write the results as JSON to FILE ('-': stdout)")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="plot entropy and log negativity against time to FILE.png")
@@ -161,6 +163,49 @@ def crevasse(out, ns, convention, steps, tol):
     click.echo(f"plot: {path}")
 
 
+@simulate.command("crevasse-dephased", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png")
+@click.option("--n", "n", type=int, default=10_000, show_default=True, metavar="N", help="atoms per ensemble (even)")
+@click.option("--gamma-t-n", "gamma_t_ns", type=float, multiple=True, metavar="X",
+              help="Gamma t N of the curves, repeatable (default: 0.1 0.3 0.6 1)")
+@click.option("--cat-gamma-t", "cat_gamma_ts", type=float, multiple=True, metavar="GAMMA_T",
+              help="Gamma t of the points at tau = pi/4, repeatable (default: 0.005 ... 1)")
+@click.option("--g-max", type=float, default=2.0, show_default=True, help="scaled time range |2N(tau - pi/4)|")
+@click.option("--g-steps", type=int, default=17, show_default=True, help="points of each curve over [0, g-max]")
+@click.option("--map-steps", type=(int, int), default=(9, 13), show_default=True, metavar="NG NGAMMA",
+              help="map points in g and in Gamma t N")
+@click.option("--map-gamma-t-n-max", type=float, default=1.2, show_default=True, help="map's largest Gamma t N")
+@click.option("--tol", type=float, default=1e-3, show_default=True, metavar="BITS",
+              help="precision asked of each E_N (a figure needs no more)")
+@click.option("--json", "json_file", metavar="FILE", help="also write the numbers (with methods and brackets) as JSON")
+def crevasse_dephased(out, n, gamma_t_ns, cat_gamma_ts, g_max, g_steps, map_steps, map_gamma_t_n_max, tol,
+                      json_file):
+    """The crevasse at tau = pi/4 under dephasing, and a map of E_N over tau and Gamma t, as a PNG.
+
+    \b
+    Log negativity (bits, bec convention) against g = 2N(tau - pi/4) for several Gamma t N, with
+    1 + the Gaussian CZ limit; the map of E_N over g and Gamma t N; E_N at tau = pi/4 against
+    Gamma t. Every point by the auto method (hp-cat near pi/4, banded at pi/4; see
+    --negativity-method of 'ensembles'), named in the JSON with its bracket.
+
+    \b
+    corrlab simulate crevasse-dephased docs/crevasse_dephased.png --json crevasse_dephased.json
+    """
+    from corrlab.theory.ensembles_figures import dephased_crevasse_data, plot_dephased_crevasse
+
+    kwargs = {}
+    if gamma_t_ns:
+        kwargs["gamma_t_ns"] = gamma_t_ns
+    if cat_gamma_ts:
+        kwargs["cat_gamma_ts"] = cat_gamma_ts
+    data = dephased_crevasse_data(n, g_max=g_max, g_steps=g_steps, map_steps=map_steps,
+                                  map_gamma_t_n_max=map_gamma_t_n_max, tol=tol, **kwargs)
+    if json_file:
+        Path(json_file).write_text(json.dumps(data, indent=1) + "\n")
+        click.echo(f"JSON: {json_file}")
+    click.echo(f"plot: {plot_dephased_crevasse(out, data)}")
+
+
 def _print_table(console, result, spin_op: str, time_var: str) -> None:
     from rich.table import Table
 
@@ -194,11 +239,13 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
 
     pts = list(zip(result.times, result.points))
     neg_windows = {(p.log_negativity_window, p.log_negativity_omitted_weight) for _, p in pts
-                   if p.gamma_t and p.log_negativity_method != "hp"}  # hp uses no S^z window
+                   if p.gamma_t and p.log_negativity_method not in ("hp", "hp-cat", "bracket")}  # no S^z window
     methods = sorted({p.log_negativity_method for _, p in pts if p.gamma_t})
     if methods:
         brackets = [(p.log_negativity_lower_bits, p.log_negativity_upper_bits) for _, p in pts if p.gamma_t]
         width = max(hi - lo for lo, hi in brackets)
+        if "bracket" in methods:
+            notes.append("bracket: no method reaches these points, E_N deph. shows lower..upper (rigorous)")
         kinds = sorted({p.log_negativity_bound_kind for _, p in pts if p.gamma_t})
         notes.append(f"E_N deph. by {', '.join(methods)} (bracket width <= {width:.1e} bits, {'/'.join(kinds)})")
     if len(neg_windows) == 1:
@@ -212,7 +259,8 @@ def _print_table(console, result, spin_op: str, time_var: str) -> None:
     for t, p in rows:
         cells = [f"{t:.6g}", f"{p.entropy_bits:.6f}", f"{p.entropy_error_bound_bits:.0e}", f"{p.log_negativity_pure_bits:.6f}"]
         if dephased:
-            cells.append(f"{p.log_negativity_bits:.6f}")
+            cells.append(f"{p.log_negativity_lower_bits:.3f}..{p.log_negativity_upper_bits:.3f}"
+                         if p.log_negativity_method == "bracket" else f"{p.log_negativity_bits:.6f}")
         cells += [window_cell(p.window), f"{p.omitted_weight:.0e}"]
         table.add_row(*cells)
     table.caption = "; ".join(notes)
