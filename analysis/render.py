@@ -438,8 +438,25 @@ def write_report(res, path) -> None:
         hi = [res.conditions[c]["mi"]["ci"][1] for c in conds]
         fig, ax = plt.subplots(figsize=(6, 3))
         x = np.arange(len(conds))
-        # an interval need not contain its estimate (BCa near the MI >= 0 boundary): draw it as it is
-        ax.vlines(x, lo, hi, color="tab:blue")
+        # an interval need not contain its estimate (BCa near the MI >= 0 boundary): draw it as it is;
+        # an unbounded end runs to the plot's edge with an arrowhead: a degenerate resample's infinite MI
+        # makes the BCa quantile inf, or the float range's midpoint (~9e307) when it is interpolated
+        def bounded(v):
+            return v is not None and bool(np.isfinite(v)) and abs(v) < 1e300
+
+        lo = [v if bounded(v) else -np.inf for v in lo]
+        hi = [v if bounded(v) else np.inf for v in hi]
+        finite = [v for v in (*est, *lo, *hi) if bounded(v)]
+        top = max(finite + [0.0]) * 1.15 + 1e-3
+        bottom = min(finite + [0.0]) - 0.15 * (top - min(finite + [0.0]))
+        lo_d = [v if np.isfinite(v) else bottom for v in lo]
+        hi_d = [v if np.isfinite(v) else top for v in hi]
+        ax.vlines(x, lo_d, hi_d, color="tab:blue")
+        for xi, a, b in zip(x, lo, hi):
+            if not np.isfinite(b):
+                ax.plot([xi], [top], "^", color="tab:blue")
+            if not np.isfinite(a):
+                ax.plot([xi], [bottom], "v", color="tab:blue")
         ax.plot(x, est, "o", color="tab:blue")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks(x, conds, rotation=20, fontsize=8)
