@@ -188,6 +188,7 @@ def _as_trial_arrays(data, name: str = "data") -> list:
 
 
 _TOP = np.finfo(np.float64).max / 2
+_UNBOUNDED = 1e300  # an interval end beyond this came from _TOP: reported infinite
 
 
 def _finite_top(values: np.ndarray) -> np.ndarray:
@@ -342,7 +343,9 @@ def bca_interval(
         method = (f"percentile bootstrap over trials ({how}), widened to hold the estimate: BCa undefined "
                   f"({below:.0%} of {n_resamples} resamples below the estimate)")
         ci_method = "percentile bootstrap over trials (BCa undefined)"
-    lo, hi = (float(v) if abs(v) < _TOP else math.copysign(math.inf, v) for v in (lo, hi))
+    # an end interpolated between a finite resample and an infinite one (_TOP) is unbounded too: no MI
+    # reaches 1e300 nats, and the interpolation can land anywhere up to one ulp below _TOP
+    lo, hi = (float(v) if abs(v) < _UNBOUNDED else math.copysign(math.inf, v) for v in (lo, hi))
     ci = ConfidenceInterval(lo, hi, level, ci_method)
     return IntervalResult(
         estimate=estimate,

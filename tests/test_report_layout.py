@@ -86,3 +86,11 @@ def test_the_report_puts_the_verdict_first_and_holds_at_390_px(result, tmp_path)
     finally:
         browser.close()
         pw.stop()
+
+
+def test_an_interval_end_from_an_infinite_resample_is_reported_unbounded(result):
+    """The 8-trial control's resamples that repeat one or two trials have infinite MI; the upper
+    end interpolated next to them once came out as 8.99e307 nats, a number, not infinity."""
+    low, high = result.conditions["control:couple_env"]["mi"]["ci"]
+    assert 0 < low < 1 and high == float("inf")
+    assert result.to_dict()["conditions"]["control:couple_env"]["mi"]["ci"][1] is None  # JSON: unbounded
