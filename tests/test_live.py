@@ -569,3 +569,19 @@ def test_the_stop_control_needs_the_runs_token_and_stops_through_the_safe_state(
     assert ds.manifest["safe_state"]["not_confirmed"] == {}
     again = resume_run(tmp_path / "stop")  # the same schedule goes on; no view, no stop
     assert again.status == "complete" and len(Dataset.open(tmp_path / "stop").trials()) == 18
+
+
+def test_a_port_in_use_is_one_named_error_and_leaves_no_thread_behind():
+    import socket
+    import threading
+
+    from corrlab.errors import CorrlabError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = threading.active_count()
+        with pytest.raises(CorrlabError, match=rf"^--port {port}: the live view cannot listen on 127\.0\.0\.1:{port} \("):
+            LiveView(port=port)
+        assert threading.active_count() == before  # the hub's thread was stopped, not left running

@@ -69,12 +69,8 @@ def _live_view(console, camp, port: int):
     from corrlab.daq.live import LiveView
     from corrlab.daq.live.evidence import evidence_providers
     from corrlab.daq.live.tail import CampaignTail
-    from corrlab.errors import CorrlabError
 
-    try:
-        view = LiveView(port=port, providers=evidence_providers())
-    except OSError as exc:
-        raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
+    view = LiveView(port=port, providers=evidence_providers())  # a busy port: CorrlabError
     view.hub.pollers.append(CampaignTail(camp.out, camp.spec.campaign.name, follow=False))
     console.print(f"live view: {view.url}", soft_wrap=True)
     return view

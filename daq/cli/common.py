@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 EXIT_ERROR = 2  # bad input or a corrlab error: one line on stderr
@@ -39,3 +41,14 @@ def vacuum_option(ctx, param, value):
     if not (va > 0 and vb > 0):
         raise click.BadParameter("vacuum variances must be positive")
     return va, vb
+
+
+def wait_until_stopped(duration: float | None, *, step_s: float = 0.2) -> None:
+    """Block until Ctrl-C or, with ``duration``, until that many seconds have passed (what the
+    serving commands do while their threads work)."""
+    try:
+        deadline = time.monotonic() + duration if duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(step_s)
+    except KeyboardInterrupt:
+        pass

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from corrlab import __version__
-from corrlab.daq.cli.common import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_NOT_SAFE, EXIT_VERIFY_FAILED, CorrlabGroup
+from corrlab.daq.cli.common import (EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_NOT_SAFE, EXIT_VERIFY_FAILED, CorrlabGroup,
+                                    wait_until_stopped)
 
 @click.group(cls=CorrlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="corrlab")
@@ -126,12 +127,8 @@ def _live_view(console, port: int, control: bool = False):
     """Start the live view (hub and server on 127.0.0.1) and print its address."""
     from corrlab.daq.live import LiveView
     from corrlab.daq.live.evidence import evidence_providers
-    from corrlab.errors import CorrlabError
 
-    try:
-        view = LiveView(port=port, control=control, providers=evidence_providers())
-    except OSError as exc:
-        raise CorrlabError(f"--port {port}: the live view cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
+    view = LiveView(port=port, control=control, providers=evidence_providers())  # a busy port: CorrlabError
     console.print(f"live view: {view.url}", soft_wrap=True)
     if control:
         console.print("the page can stop the run after a trial: keep its URL (with the token) to yourself")
@@ -242,8 +239,6 @@ def sim():
 @click.option("--duration", type=float, default=None, help="stop by itself after this many seconds")
 def sim_serve(bench_file, seed, duration):
     """Serve the simulated instruments of BENCH_FILE on 127.0.0.1 until Ctrl-C (or --duration)."""
-    import time
-
     from corrlab.instruments.benchfile import load_bench
     from corrlab.instruments.sim.simulated_bench import SimulatedBench
 
@@ -259,11 +254,7 @@ def sim_serve(bench_file, seed, duration):
         console.print(f"  {role:10s} {config.roles[role].driver:14s} {res}")
     console.print("Ctrl-C to stop" + (f" (stops by itself after {duration:g} s)" if duration else ""))
     try:
-        deadline = time.monotonic() + duration if duration else None
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped(duration, step_s=0.1)
     finally:
         simbench.stop()
         console.print("stopped")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
+
+from corrlab.daq.cli.common import wait_until_stopped
 
 
 @click.command()
@@ -20,24 +21,19 @@ def watch(target, port, duration):
     Ctrl-C (or --duration)."""
     from corrlab.daq.live import Hub, LiveServer, watch_target
     from corrlab.daq.live.evidence import evidence_providers
-    from corrlab.errors import CorrlabError
 
     hub = Hub(providers=evidence_providers())
     kind = watch_target(hub, target)
     hub.start()
     try:
-        server = LiveServer(hub, port=port).start()
-    except OSError as exc:
+        server = LiveServer(hub, port=port).start()  # a busy port: CorrlabError
+    except BaseException:
         hub.stop()
-        raise CorrlabError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from exc
+        raise
     click.echo(f"watching {kind} {target}: {server.url}", err=False)
     click.echo("Ctrl-C to stop" + (f" (stops by itself after {duration:g} s)" if duration else ""))
     try:
-        deadline = time.monotonic() + duration if duration else None
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped(duration)
     finally:
         server.stop()
         hub.stop()

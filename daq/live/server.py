@@ -29,6 +29,7 @@ from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 from corrlab.daq.live.hub import Hub
+from corrlab.errors import CorrlabError
 
 HOST = "127.0.0.1"
 MAX_RATE_HZ = 4.0
@@ -48,7 +49,11 @@ class LiveServer:
         self.token = secrets.token_urlsafe(18) if control else None
         self.assets = {name: _asset(name) for name in STATIC}  # read once: the page works offline
         handler = type("Handler", (_Handler,), {"live": self})
-        self.httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
+        try:
+            self.httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
+        except OSError as exc:  # a port in use or not ours to take: one line, named
+            raise CorrlabError(f"--port {port}: the live view cannot listen on {HOST}:{port} "
+                               f"({exc.strerror or exc})") from exc
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.allowed_hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
