@@ -499,6 +499,22 @@ def _physical_z(V: np.ndarray, boot_v: np.ndarray, jack_v: np.ndarray, plugin_sc
     return float(np.min(z) if z[0] > 3.0 else np.min(z[:2]))
 
 
+def _resampled_covariances(z, trial, b: int, gen, who: str):
+    """The trials' covariance and its resamplings: ``(t, samples, V, b bootstrap V's, t
+    leave-one-trial-out V's)``, from the per-trial sums (what both witnesses' intervals use)."""
+    if trial is None:
+        raise PlanError("trial labels are required: the interval resamples trials, not samples")
+    _, n, s1, s2 = _trial_sums(z, trial)
+    t = len(n)
+    if t < MIN_TRIALS:
+        raise PlanError(f"{who} needs at least {MIN_TRIALS} trials to resample; got {t}")
+    tot_n, tot_s1, tot_s2 = n.sum(), s1.sum(axis=0), s2.sum(axis=0)
+    V = _cov_from_sums(tot_n, tot_s1, tot_s2)
+    boot_v = _bootstrap_covariances(n, s1, s2, b, gen)
+    jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
+    return t, tot_n, V, boot_v, jack_v
+
+
 def _bootstrap_covariances(n, s1, s2, b: int, gen) -> np.ndarray:
     """``b`` covariance matrices of trials resampled with replacement (multinomial trial counts,
     in batches that keep memory bounded), from the per-trial sums of :func:`_trial_sums`."""
@@ -554,19 +570,9 @@ def gaussian_entanglement(
 
     z = _stack(xa, ya, xb, yb, vacuum_variance)
     va, vb = _vacuum(vacuum_variance)
-    if trial is None:
-        raise PlanError("trial labels are required: the interval resamples trials, not samples")
-    _, n, s1, s2 = _trial_sums(z, trial)
-    t = len(n)
-    if t < MIN_TRIALS:
-        raise PlanError(f"gaussian_entanglement needs at least {MIN_TRIALS} trials to resample; got {t}")
-
-    tot_n, tot_s1, tot_s2 = n.sum(), s1.sum(axis=0), s2.sum(axis=0)
-    V = _cov_from_sums(tot_n, tot_s1, tot_s2)
-    boot_v = _bootstrap_covariances(n, s1, s2, b, gen)
+    t, tot_n, V, boot_v, jack_v = _resampled_covariances(z, trial, b, gen, "gaussian_entanglement")
     boot_l = _log_nu_pt(boot_v)
     # leave-one-trial-out (a second standard error, and the physicality check)
-    jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
     jack_l = _log_nu_pt(jack_v)
     # physicality within sampling error (see _physical_z)
 
@@ -734,16 +740,7 @@ def calibration_worst_case(
     k = check_positive_int(n_grid, "n_grid", minimum=2)
     ref = (math.sqrt(a_lo * a_hi), math.sqrt(b_lo * b_hi))
     z = _stack(xa, ya, xb, yb, ref)
-    if trial is None:
-        raise PlanError("trial labels are required: the interval resamples trials, not samples")
-    _, n, s1, s2 = _trial_sums(z, trial)
-    t = len(n)
-    if t < MIN_TRIALS:
-        raise PlanError(f"calibration_worst_case needs at least {MIN_TRIALS} trials to resample; got {t}")
-    tot_n, tot_s1, tot_s2 = n.sum(), s1.sum(axis=0), s2.sum(axis=0)
-    V = _cov_from_sums(tot_n, tot_s1, tot_s2)
-    boot_v = _bootstrap_covariances(n, s1, s2, b, gen)
-    jack_v = _cov_from_sums(tot_n - n, tot_s1[None, :] - s1, tot_s2[None, :] - s2)
+    t, tot_n, V, boot_v, jack_v = _resampled_covariances(z, trial, b, gen, "calibration_worst_case")
 
     grid = [(va, vb) for va in np.linspace(a_lo, a_hi, k) for vb in np.linspace(b_lo, b_hi, k)]
     scale = np.array([[math.sqrt(ref[0] / va)] * 2 + [math.sqrt(ref[1] / vb)] * 2 for va, vb in grid])  # (g, 4)
