@@ -30,3 +30,24 @@ def demo_variant(path: Path, **values) -> Path:
 def demo_protocol(tmp_path):
     """A factory of demo protocol variants in the test's temp folder."""
     return lambda name="p.toml", **values: demo_variant(tmp_path / name, **values)
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """One BLAS thread: these matrices are small, and on a shared machine OpenBLAS's spinning threads
+    made a 361 x 361 eigvalsh 250x slower with 2 threads than with 1.
+
+    threadpoolctl limits only the libraries already loaded: scipy (which brings its own OpenBLAS)
+    is imported lazily by the module under test, so import it here first (without this the
+    N = 64 exact negativity took 22 s instead of 1.5 s on a loaded machine).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    import scipy.linalg  # noqa: F401
+    import scipy.linalg.lapack  # noqa: F401
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -18,17 +18,7 @@ from corrlab.theory import ensembles as E
 from corrlab.theory import ensembles_dephased as D
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    import scipy.linalg  # noqa: F401
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see tests/conftest.py
 
 
 def brute_dephased_logneg(n: int, tau: float, gamma_t: float) -> float:
