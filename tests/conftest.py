@@ -51,3 +51,12 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def world_bench(kind: str, **params):
+    """The default simulated bench with another world (``kind``, its ``params``) and a fresh seed."""
+    from corrlab.instruments.benchfile import bench_from_dict, load_bench
+
+    data = load_bench().to_json()
+    data["world"] = {"kind": kind, "seed": None, "params": params}
+    return bench_from_dict(data)

@@ -14,8 +14,9 @@ from corrlab.analysis.pipeline import analyze_dataset
 from corrlab.errors import PlanError
 from corrlab.daq.cli import cli
 from corrlab.daq.runner import run_protocol
-from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
+
+from .conftest import world_bench as bench
 
 LEVELS = ("none", "dependence", "protocol-specific", "nonclassical")
 
@@ -29,12 +30,6 @@ def protocol(trials=144, seed=5, **analysis):
         "stabilize": {"reads": 1, "interval_s": 0.0},
         "analysis": {"n_resamples": 1999, **analysis},
     })
-
-
-def bench(kind, **params):
-    data = load_bench().to_json()
-    data["world"] = {"kind": kind, "seed": None, "params": params}
-    return bench_from_dict(data)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from corrlab.daq.cli import cli
 from corrlab.daq.evidence import RunEvidence, prior_from
 from corrlab.daq.runner import run_protocol
 from corrlab.errors import CorrlabError, DatasetError
-from corrlab.instruments.benchfile import bench_from_dict, load_bench
 from corrlab.protocols.config import protocol_from_dict
+
+from .conftest import world_bench as bench
 
 
 def stopping_protocol(trials, *, seed=3, stopping=True, analysis=None):
@@ -30,12 +31,6 @@ def stopping_protocol(trials, *, seed=3, stopping=True, analysis=None):
     if stopping:
         data["stopping"] = {"decide": ["dependence", "controls"]}
     return protocol_from_dict(data)
-
-
-def bench(kind, **params):
-    data = load_bench().to_json()
-    data["world"] = {"kind": kind, "seed": None, "params": params}
-    return bench_from_dict(data)
 
 
 @pytest.fixture(scope="module")
