@@ -407,7 +407,7 @@ class Runner:
             safe = self.restore_safe_state()
             self.journal("run", status, reason or "")
             fields = {"safe_state": safe}
-            if self.evidence is not None and (self.protocol.stopping is not None or self.evidence.prior):
+            if self.evidence is not None:  # a run with a stopping rule or a prior (run_protocol, resume_run)
                 fields["anytime"] = self.evidence.record(status, len(self.writer.committed_trials) +
                                                          self.writer.pending_trials)
             if self.outages or self.writer.manifest.get("outages"):  # every session's, in order
@@ -453,7 +453,9 @@ def run_protocol(protocol: Protocol, bench_config, out_dir: str | Path, *, run_i
         raise DatasetError(f"dataset {out_dir / run_id} already exists; choose another run id or use --resume")
     schedule = make_schedule(protocol)
     prior, prior_runs = prior_from(continue_from, protocol) if continue_from else ({}, [])
-    evidence = RunEvidence(protocol, prior=prior, prior_runs=prior_runs)
+    # the e-processes run inside acquisition only for a run that records them (a stopping rule or a prior)
+    evidence = (RunEvidence(protocol, prior=prior, prior_runs=prior_runs)
+                if protocol.stopping is not None or prior else None)
     with _SimulatorIfAsked(bench_config, protocol.seed) as (resources, sim):
         if sim_hook and sim is not None:
             sim_hook(sim)
@@ -511,8 +513,11 @@ def resume_run(path: str | Path, bench_config=None, *, observer: Observer | None
                 writer.event("resume", "ok", f"resuming after trial {max(writer.committed_trials, default=-1)}")
                 # the evidence continues: the committed trials replayed, the prior of a continued run kept
                 recorded = manifest.get("anytime") or {}
-                evidence = RunEvidence(protocol, prior=recorded.get("prior"), prior_runs=recorded.get("prior_runs", ()))
-                evidence.replay(path)
+                evidence = None
+                if protocol.stopping is not None or recorded.get("prior"):
+                    evidence = RunEvidence(protocol, prior=recorded.get("prior"),
+                                           prior_runs=recorded.get("prior_runs", ()))
+                    evidence.replay(path)
                 runner = Runner(protocol, bench, writer, observer=observer, max_trial_attempts=max_trial_attempts,
                                 evidence=evidence)
                 return runner.run(schedule)
